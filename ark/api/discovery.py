@@ -1,0 +1,270 @@
+"""API discovery: ``/apis`` (aggregated v2/v2beta1 or legacy), ``/apis/G``, ``/apis/G/V``, ``/api``.
+
+CONTRACT section 1. Every document is derived from the kind registry alone, serialized once
+per registry and served from memory: discovery never touches the database (the aggregator's
+availability probe has a 5 s budget).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from ark.api.negotiation import Offer, etag_matches, require
+from ark.kinds.registry import GROUP, Kind, Registry
+from ark.machinery.errors import not_found_path
+
+blueprint = Blueprint("ark_discovery", __name__)
+
+#: What CRD discovery publishes for a resource, in the legacy (``APIResourceList``) order.
+RESOURCE_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
+STATUS_VERBS = ("get", "patch", "update")
+
+DISCOVERY_GROUP = "apidiscovery.k8s.io"
+AGGREGATED_KIND = "APIGroupDiscoveryList"
+
+
+def aggregated_content_type(version: str) -> str:
+    """``application/json;g=apidiscovery.k8s.io;v=<version>;as=APIGroupDiscoveryList``."""
+    return f"application/json;g={DISCOVERY_GROUP};v={version};as={AGGREGATED_KIND}"
+
+
+#: ``/apis`` offers, in server preference order (``wrapper.go``: aggregated when asked for).
+APIS_OFFERS = (
+    Offer("application/json", {"g": DISCOVERY_GROUP, "v": "v2", "as": AGGREGATED_KIND}, value="v2",
+          content_type=aggregated_content_type("v2")),
+    Offer("application/json", {"g": DISCOVERY_GROUP, "v": "v2beta1", "as": AGGREGATED_KIND}, value="v2beta1",
+          content_type=aggregated_content_type("v2beta1")),
+    Offer("application/json", value="legacy"),
+)
+JSON_OFFERS = (Offer("application/json"),)
+
+
+def _dumps(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def etag_of(body: bytes) -> str:
+    """The quoted upper-hex SHA-512 of ``body`` (apiserver ``discovery/aggregated/etag.go``)."""
+    return '"' + hashlib.sha512(body).hexdigest().upper() + '"'
+
+
+@dataclass(frozen=True)
+class Cached:
+    """A serialized document with its ETag and Content-Type."""
+
+    body: bytes
+    etag: str
+    content_type: str = "application/json"
+
+    @classmethod
+    def of(cls, document: Any, content_type: str = "application/json") -> Cached:
+        body = _dumps(document)
+        return cls(body, etag_of(body), content_type)
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents
+
+
+def _group_version(group: str, version: str) -> dict[str, str]:
+    return {"groupVersion": f"{group}/{version}", "version": version}
+
+
+def api_group(registry: Registry, group: str = GROUP) -> dict[str, Any]:
+    """The ``APIGroup`` entry (without kind/apiVersion inside an ``APIGroupList``)."""
+    versions = registry.versions()
+    return {
+        "name": group,
+        "versions": [_group_version(group, v) for v in versions],
+        "preferredVersion": _group_version(group, versions[0]),
+    }
+
+
+def api_group_list(registry: Registry) -> dict[str, Any]:
+    groups = [api_group(registry)] if registry.versions() else []
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def _legacy_resources(kind: Kind) -> list[dict[str, Any]]:
+    main: dict[str, Any] = {
+        "name": kind.plural,
+        "singularName": kind.singular,
+        "namespaced": True,
+        "kind": kind.kind,
+        "verbs": list(RESOURCE_VERBS),
+    }
+    if kind.short_names:
+        main["shortNames"] = list(kind.short_names)
+    if kind.categories:
+        main["categories"] = list(kind.categories)
+    main["storageVersionHash"] = kind.storage_version_hash
+    status = {
+        "name": f"{kind.plural}/status",
+        "singularName": "",
+        "namespaced": True,
+        "kind": kind.kind,
+        "verbs": list(STATUS_VERBS),
+    }
+    return [main, status]
+
+
+def api_resource_list(registry: Registry, version: str) -> dict[str, Any]:
+    resources: list[dict[str, Any]] = []
+    for kind in registry.in_version(version):
+        resources.extend(_legacy_resources(kind))
+    resources.sort(key=lambda r: r["name"])
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{GROUP}/{version}", "resources": resources}
+
+
+def _response_kind(kind: Kind) -> dict[str, str]:
+    return {"group": kind.group, "version": kind.version, "kind": kind.kind}
+
+
+def _aggregated_resource(kind: Kind) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resource": kind.plural,
+        "responseKind": _response_kind(kind),
+        "scope": "Namespaced",
+        "singularResource": kind.singular,
+        "verbs": sorted(RESOURCE_VERBS),
+    }
+    if kind.short_names:
+        resource["shortNames"] = list(kind.short_names)
+    if kind.categories:
+        resource["categories"] = list(kind.categories)
+    resource["subresources"] = [
+        {"subresource": "status", "responseKind": _response_kind(kind), "verbs": sorted(STATUS_VERBS)}
+    ]
+    return resource
+
+
+def aggregated_discovery(registry: Registry, api_version: str = "v2") -> dict[str, Any]:
+    """``APIGroupDiscoveryList``; v2beta1 has the same fields, only ``apiVersion`` differs."""
+    versions = [
+        {
+            "version": version,
+            "resources": sorted(
+                (_aggregated_resource(k) for k in registry.in_version(version)), key=lambda r: r["resource"]
+            ),
+            "freshness": "Current",
+        }
+        for version in registry.versions()
+    ]
+    items = [{"metadata": {"name": GROUP, "creationTimestamp": None}, "versions": versions}] if versions else []
+    return {
+        "kind": AGGREGATED_KIND,
+        "apiVersion": f"{DISCOVERY_GROUP}/{api_version}",
+        "metadata": {},
+        "items": items,
+    }
+
+
+@dataclass(frozen=True)
+class DiscoveryDocs:
+    """Every discovery response of one registry, serialized."""
+
+    aggregated: dict[str, Cached]  # "v2" / "v2beta1"
+    group_list: Cached
+    group: Cached
+    resource_lists: dict[str, Cached]  # version -> APIResourceList
+
+    @classmethod
+    def build(cls, registry: Registry) -> DiscoveryDocs:
+        aggregated = {
+            offer.value: Cached.of(aggregated_discovery(registry, offer.value), offer.header)
+            for offer in APIS_OFFERS
+            if offer.value != "legacy"
+        }
+        group = dict(kind="APIGroup", apiVersion="v1", **api_group(registry)) if registry.versions() else None
+        return cls(
+            aggregated=aggregated,
+            group_list=Cached.of(api_group_list(registry)),
+            group=Cached.of(group),
+            resource_lists={v: Cached.of(api_resource_list(registry, v)) for v in registry.versions()},
+        )
+
+
+_lock = threading.Lock()
+_cache: dict[int, tuple[Registry, DiscoveryDocs]] = {}
+
+
+def docs_for(registry: Registry) -> DiscoveryDocs:
+    """The registry's documents, built on first use and kept for the life of the process."""
+    entry = _cache.get(id(registry))
+    if entry is not None and entry[0] is registry:
+        return entry[1]
+    with _lock:
+        entry = _cache.get(id(registry))
+        if entry is None or entry[0] is not registry:
+            entry = (registry, DiscoveryDocs.build(registry))
+            _cache[id(registry)] = entry
+        return entry[1]
+
+
+@blueprint.record_once
+def _warm(state) -> None:
+    registry = state.app.extensions.get("ark.registry")
+    if registry is not None:
+        docs_for(registry)
+
+
+def _docs() -> DiscoveryDocs:
+    return docs_for(current_app.extensions["ark.registry"])
+
+
+def serve(cached: Cached, vary: bool = True) -> Response:
+    """``cached`` with its ETag, or 304 when the client already holds it."""
+    headers = {"ETag": cached.etag}
+    if vary:
+        headers["Vary"] = "Accept"
+    if etag_matches(request.headers.get("If-None-Match"), cached.etag):
+        return Response(status=304, headers=headers)
+    response = Response(cached.body, status=200, headers=headers)
+    response.headers["Content-Type"] = cached.content_type
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+
+
+@blueprint.get("/apis")
+@blueprint.get("/apis/")
+def apis() -> Response:
+    docs = _docs()
+    match = require(request.headers.get("Accept"), APIS_OFFERS)
+    if match.offer.value == "legacy":
+        return serve(docs.group_list)
+    return serve(docs.aggregated[match.offer.value])
+
+
+@blueprint.get(f"/apis/{GROUP}")
+@blueprint.get(f"/apis/{GROUP}/")
+def api_group_view() -> Response:
+    docs = _docs()
+    require(request.headers.get("Accept"), JSON_OFFERS)
+    if not docs.resource_lists:
+        raise not_found_path()
+    return serve(docs.group)
+
+
+@blueprint.get(f"/apis/{GROUP}/<version>")
+@blueprint.get(f"/apis/{GROUP}/<version>/")
+def api_resource_list_view(version: str) -> Response:
+    cached = _docs().resource_lists.get(version)
+    if cached is None:
+        raise not_found_path()
+    require(request.headers.get("Accept"), JSON_OFFERS)
+    return serve(cached)
+
+
+@blueprint.get("/api")
+@blueprint.get("/api/")
+def legacy_api() -> Response:
+    """No core group here; client-go tolerates the 404 (``downloadLegacy``)."""
+    raise not_found_path()

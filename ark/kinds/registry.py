@@ -1,0 +1,102 @@
+"""The kind descriptor and the registry every API area reads.
+
+A kind is described once, declaratively; discovery, OpenAPI, validation, defaulting and
+Table output all derive from its :class:`Kind`. Nothing here touches Flask or SQL.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from marshmallow import Schema
+
+GROUP = "ark.mckinsey.com"
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One ``additionalPrinterColumns`` entry of the kind's CRD."""
+
+    name: str
+    type: str
+    json_path: str
+    description: str = ""
+    format: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything that is particular to one Ark kind; the generic machinery does the rest."""
+
+    kind: str
+    plural: str
+    singular: str
+    version: str
+    description: str
+    spec: Schema
+    status: Schema
+    printer_columns: tuple[PrinterColumn, ...] = ()
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    spec_required: bool = False
+    group: str = GROUP
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    @property
+    def resource(self) -> str:
+        """``plural.group``: the name Kubernetes messages use for the resource."""
+        return f"{self.plural}.{self.group}"
+
+    @property
+    def qualified_kind(self) -> str:
+        """``Kind.group``: the name Invalid messages use."""
+        return f"{self.kind}.{self.group}"
+
+    @property
+    def storage_version_hash(self) -> str:
+        digest = hashlib.sha256(f"{self.group}/{self.version}/{self.kind}".encode()).digest()
+        return base64.b64encode(digest[:8]).decode()
+
+    @property
+    def table_columns(self) -> tuple[PrinterColumn, ...]:
+        """Printer columns, with the default Age column a CRD without columns gets."""
+        if self.printer_columns:
+            return self.printer_columns
+        return (PrinterColumn("Age", "date", ".metadata.creationTimestamp"),)
+
+
+@dataclass
+class Registry:
+    """All served kinds, looked up by (version, plural) as the URL names them."""
+
+    kinds: list[Kind] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_path = {(k.version, k.plural): k for k in self.kinds}
+
+    def lookup(self, version: str, plural: str) -> Kind | None:
+        return self._by_path.get((version, plural))
+
+    def versions(self) -> list[str]:
+        """Served versions, preferred first (v1alpha1 outranks v1prealpha1)."""
+        seen: list[str] = []
+        for kind in self.kinds:
+            if kind.version not in seen:
+                seen.append(kind.version)
+        return sorted(seen, key=lambda v: (v != "v1alpha1", v))
+
+    def in_version(self, version: str) -> list[Kind]:
+        return sorted((k for k in self.kinds if k.version == version), key=lambda k: k.plural)
+
+    def __iter__(self) -> Iterator[Kind]:
+        return iter(self.kinds)

@@ -1,0 +1,155 @@
+"""The one error type of the server: every failure leaves as a Kubernetes ``Status``.
+
+Messages follow apimachinery ``pkg/api/errors`` so that clients (kubectl, client-go's
+``IsNotFound``/``IsConflict``..., kopf) recognise them.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from ark.kinds.registry import Kind
+    from ark.kinds.validation import FieldError
+
+
+class ApiError(Exception):
+    """An HTTP error with a Kubernetes Status body."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def _details(kind: Kind, name: str | None) -> dict[str, Any]:
+    details: dict[str, Any] = {"group": kind.group, "kind": kind.plural}
+    if name:
+        details["name"] = name
+    return details
+
+
+def not_found(kind: Kind, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{kind.resource} "{name}" not found', _details(kind, name))
+
+
+def already_exists(kind: Kind, name: str, generated: bool = False) -> ApiError:
+    message = f'{kind.resource} "{name}" already exists'
+    details = _details(kind, name)
+    if generated:
+        message += ", the server was not able to generate a unique name for the object"
+        details["retryAfterSeconds"] = 1
+    return ApiError(409, "AlreadyExists", message, details)
+
+
+def conflict(kind: Kind, name: str, why: str) -> ApiError:
+    return ApiError(
+        409, "Conflict", f'Operation cannot be fulfilled on {kind.resource} "{name}": {why}', _details(kind, name)
+    )
+
+
+STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def invalid(kind: Kind, name: str, errors: Iterable[FieldError]) -> ApiError:
+    errors = list(errors)
+    parts = [f"{e.field}: {e.message}" for e in errors]
+    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    details = {
+        "name": name,
+        "group": kind.group,
+        "kind": kind.kind,
+        "causes": [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors],
+    }
+    return ApiError(422, "Invalid", f'{kind.qualified_kind} "{name}" is invalid: {summary}', details)
+
+
+def invalid_options(kind_name: str, errors: Iterable[FieldError]) -> ApiError:
+    """422 for bad query options (``ListOptions.meta.k8s.io "" is invalid: ...``)."""
+    errors = list(errors)
+    parts = [f"{e.field}: {e.message}" for e in errors]
+    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    details = {
+        "group": "meta.k8s.io",
+        "kind": kind_name,
+        "causes": [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors],
+    }
+    return ApiError(422, "Invalid", f'{kind_name}.meta.k8s.io "" is invalid: {summary}', details)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def method_not_allowed(verb: str, kind: Kind) -> ApiError:
+    return ApiError(
+        405, "MethodNotAllowed", f'{verb} is not supported on resources of kind "{kind.resource}"', _details(kind, None)
+    )
+
+
+def not_acceptable(accepted: str) -> ApiError:
+    return ApiError(406, "NotAcceptable", f"only the following media types are accepted: {accepted}")
+
+
+PATCH_TYPES = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+
+
+def unsupported_media_type(accepted: str = PATCH_TYPES) -> ApiError:
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: {accepted}",
+    )
+
+
+def expired(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def too_large_resource_version(requested: int, current: int) -> ApiError:
+    return ApiError(
+        504,
+        "Timeout",
+        f"Timeout: Too large resource version: {requested}, current: {current}",
+        {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+         "retryAfterSeconds": 1},
+    )
+
+
+def request_entity_too_large(limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+
+
+def internal(message: str) -> ApiError:
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}")
+
+
+def not_found_path() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def service_unavailable(message: str) -> ApiError:
+    return ApiError(503, "ServiceUnavailable", message)

@@ -1,0 +1,69 @@
+"""The patch types a CRD accepts: JSON merge patch, JSON patch and (minimal) apply patch.
+
+Strategic merge patch is answered 415, exactly as kube-apiserver does for custom resources;
+garbage collector and kubectl fall back to merge patch on that answer.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import json_merge_patch
+import jsonpatch
+
+from ark.machinery.errors import ApiError, bad_request, request_entity_too_large, unsupported_media_type
+
+MERGE = "application/merge-patch+json"
+JSON = "application/json-patch+json"
+APPLY = "application/apply-patch+yaml"
+PATCH_TYPES = (MERGE, JSON, APPLY)
+MAX_JSON_PATCH_OPERATIONS = 10_000
+
+
+def patch_type(content_type: str | None) -> str:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in PATCH_TYPES:
+        raise unsupported_media_type()
+    return media
+
+
+def check_patch_body(kind_of_patch: str, patch: Any) -> None:
+    if kind_of_patch == JSON:
+        if not isinstance(patch, list):
+            raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+        if len(patch) > MAX_JSON_PATCH_OPERATIONS:
+            raise request_entity_too_large(MAX_JSON_PATCH_OPERATIONS)
+    elif not isinstance(patch, dict):
+        raise bad_request(f"the patch body must be a JSON object for {kind_of_patch}")
+
+
+def apply_merge(original: dict, patch: dict) -> dict:
+    """RFC 7386: ``null`` removes a key, objects merge, everything else replaces."""
+    return json_merge_patch.merge(copy.deepcopy(original), patch)
+
+
+def apply_json_patch(original: dict, patch: list) -> dict:
+    """RFC 6902, including ``test``; a failing operation is 422 with the library's reason."""
+    try:
+        return jsonpatch.JsonPatch(patch).apply(original, in_place=False)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, ValueError,
+            IndexError) as err:
+        raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {err}",
+                       {}) from None
+
+
+def apply_configuration(original: dict, applied: dict) -> dict:
+    """Minimal server-side apply: the applied configuration merged over the live object.
+
+    Maps merge recursively, lists and scalars replace. Field ownership, removal of fields a
+    manager stopped applying, and conflicts are not tracked yet (README: limits).
+    """
+    def merge(live: Any, desired: Any) -> Any:
+        if isinstance(live, dict) and isinstance(desired, dict):
+            out = dict(live)
+            for key, value in desired.items():
+                out[key] = merge(live.get(key), value)
+            return out
+        return copy.deepcopy(desired)
+
+    return merge(original, applied)

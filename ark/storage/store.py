@@ -1,0 +1,330 @@
+"""The Store: every read and write of Ark objects, on SQLite or PostgreSQL.
+
+One request is one transaction. A write reads the current row, lets the caller decide what
+to do with it (``decide``: pure Python, never I/O, so a gevent worker never yields while it
+holds SQLite's write lock), bumps the global revision counter, and writes the object, its
+labels and its change-log row together. Revision order is therefore commit order.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from ark.machinery import selectors
+from ark.machinery.codec import dumps
+from ark.storage.engine import snapshot_connection, write_connection
+from ark.storage.tables import changes, labels, objects, revision
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+
+class KeyExists(Exception):
+    """A create raced with another create of the same name."""
+
+
+class Compacted(Exception):
+    """The requested revision is older than the retained history."""
+
+    def __init__(self, requested: int, floor: int) -> None:
+        super().__init__(f"revision {requested} is compacted (floor {floor})")
+        self.requested = requested
+        self.floor = floor
+
+
+@dataclass(frozen=True)
+class Write:
+    """Store ``obj`` (a create when there is no current row)."""
+
+    obj: dict
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Remove the row; ``obj`` is its final state, sent with the DELETED event."""
+
+    obj: dict
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """Nothing to write (e.g. a repeated delete of a terminating object)."""
+
+    obj: dict
+
+
+Outcome = Write | Delete | Unchanged
+
+
+@dataclass(frozen=True)
+class Result:
+    event: str | None  # ADDED, MODIFIED, DELETED, or None when nothing was written
+    obj: dict
+    body: str
+    rv: int
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[str]  # JSON bodies, in key order
+    rv: int  # the revision the page was read at
+    next_key: tuple[str, str] | None  # (namespace, name) to continue after, or None when complete
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    resource: str
+    namespace: str | None = None
+    label_selector: tuple[selectors.Requirement, ...] = ()
+    field_selector: tuple[selectors.FieldRequirement, ...] = ()
+    limit: int | None = None
+    at_revision: int | None = None  # a continue token's revision
+    after: tuple[str, str] | None = None  # a continue token's last key
+
+
+@dataclass
+class Store:
+    engine: Engine
+    on_commit: list[Callable[[int], None]] = field(default_factory=list)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(revision.c.current)).scalar_one()
+
+    def revisions(self) -> tuple[int, int]:
+        """(current revision, compaction floor)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(revision.c.current, revision.c.compacted)).one()
+        return row.current, row.compacted
+
+    def get(self, resource: str, namespace: str, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(objects.c.body).where(
+                    objects.c.resource == resource, objects.c.namespace == namespace, objects.c.name == name
+                )
+            ).scalar_one_or_none()
+
+    # Writes -------------------------------------------------------------------------------
+
+    def write(self, resource: str, namespace: str, name: str, decide: Callable[[dict | None], Outcome]) -> Result:
+        """Read the current object, let ``decide`` choose, and commit the outcome atomically."""
+        with write_connection(self.engine) as conn:
+            try:
+                with conn.begin():
+                    result = self._write(conn, resource, namespace, name, decide)
+            except IntegrityError as err:
+                raise KeyExists(name) from err
+        if result.event is not None:
+            for callback in self.on_commit:
+                callback(result.rv)
+        return result
+
+    def _write(self, conn: Connection, resource: str, namespace: str, name: str, decide) -> Result:
+        query = select(objects.c.body).where(
+            objects.c.resource == resource, objects.c.namespace == namespace, objects.c.name == name
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        prev_body = conn.execute(query).scalar_one_or_none()
+        current = json.loads(prev_body) if prev_body is not None else None
+        outcome = decide(current)
+        if isinstance(outcome, Unchanged):
+            return Result(None, outcome.obj, dumps(outcome.obj), int(outcome.obj["metadata"]["resourceVersion"]))
+        rv = conn.execute(
+            update(revision).values(current=revision.c.current + 1).returning(revision.c.current)
+        ).scalar_one()
+        obj = outcome.obj
+        obj["metadata"]["resourceVersion"] = str(rv)
+        body = dumps(obj)
+        key = {"resource": resource, "namespace": namespace, "name": name}
+        where_key = and_(objects.c.resource == resource, objects.c.namespace == namespace, objects.c.name == name)
+        if isinstance(outcome, Delete):
+            event = DELETED
+            conn.execute(delete(objects).where(where_key))
+            self._replace_labels(conn, key, None)
+        elif current is None:
+            event = ADDED
+            conn.execute(insert(objects).values(**key, uid=obj["metadata"]["uid"], resource_version=rv, body=body))
+            self._replace_labels(conn, key, obj["metadata"].get("labels"))
+        else:
+            event = MODIFIED
+            conn.execute(
+                update(objects).where(where_key).values(uid=obj["metadata"]["uid"], resource_version=rv, body=body)
+            )
+            old_labels = current["metadata"].get("labels") or {}
+            new_labels = obj["metadata"].get("labels") or {}
+            if old_labels != new_labels:
+                self._replace_labels(conn, key, new_labels, had_labels=bool(old_labels))
+        conn.execute(
+            insert(changes).values(
+                rv=rv, **key, type=event, body=body, prev_body=prev_body, committed_at=int(time.time() * 1000)
+            )
+        )
+        if self.dialect == "postgresql":
+            conn.exec_driver_sql(f"NOTIFY ark_changes, '{rv}'")
+        return Result(event, obj, body, rv)
+
+    @staticmethod
+    def _replace_labels(conn: Connection, key: dict, new: dict | None, had_labels: bool = True) -> None:
+        if had_labels:
+            conn.execute(
+                delete(labels).where(
+                    labels.c.resource == key["resource"],
+                    labels.c.namespace == key["namespace"],
+                    labels.c.name == key["name"],
+                )
+            )
+        if new:
+            conn.execute(
+                insert(labels),
+                [{**key, "key": k, "value": v, "num_value": selectors.label_number(v)} for k, v in new.items()],
+            )
+
+    # Lists --------------------------------------------------------------------------------
+
+    def list(self, query: ListQuery) -> Page:
+        """One page of a list, read from one snapshot (or, for a continue token, from history)."""
+        with snapshot_connection(self.engine) as conn, conn.begin():
+            row = conn.execute(select(revision.c.current, revision.c.compacted)).one()
+            at = query.at_revision if query.at_revision is not None else row.current
+            if at < row.compacted - 1:  # the changes after `at` are no longer all kept
+                raise Compacted(at, row.compacted)
+            fetch = None if query.limit is None else query.limit + 1
+            live = [
+                ((r.namespace, r.name), r.body)
+                for r in conn.execute(self._live_query(query, at, fetch))
+            ]
+            if at < row.current:
+                live = sorted(live + self._historic(conn, query, at, fetch))
+        items = [body for _, body in live]
+        next_key = None
+        if query.limit is not None and len(items) > query.limit:
+            items = items[: query.limit]
+            next_key = live[query.limit - 1][0]
+        return Page(items, at, next_key)
+
+    def _live_query(self, query: ListQuery, at: int, fetch: int | None):
+        stmt = select(objects.c.namespace, objects.c.name, objects.c.body).where(
+            objects.c.resource == query.resource, objects.c.resource_version <= at
+        )
+        stmt = stmt.where(*_key_conditions(objects, query))
+        stmt = stmt.where(*(_label_condition(r, query.resource) for r in query.label_selector))
+        stmt = stmt.order_by(objects.c.namespace, objects.c.name)
+        return stmt.limit(fetch) if fetch is not None else stmt
+
+    def _historic(self, conn: Connection, query: ListQuery, at: int, fetch: int | None) -> list:
+        """Objects changed since ``at``, as they were at ``at`` (the first later change's prev_body)."""
+        later = changes.alias("later")
+        first_after = (
+            select(func.min(later.c.rv))
+            .where(
+                later.c.resource == changes.c.resource,
+                later.c.namespace == changes.c.namespace,
+                later.c.name == changes.c.name,
+                later.c.rv > at,
+            )
+            .scalar_subquery()
+        )
+        stmt = (
+            select(changes.c.namespace, changes.c.name, changes.c.prev_body)
+            .where(changes.c.resource == query.resource, changes.c.rv > at, changes.c.rv == first_after)
+            .where(changes.c.type != ADDED, *_key_conditions(changes, query))
+            .order_by(changes.c.namespace, changes.c.name)
+        )
+        out = []
+        for r in conn.execute(stmt):
+            obj = json.loads(r.prev_body)
+            if selectors.matches(query.label_selector, obj["metadata"].get("labels")):
+                out.append(((r.namespace, r.name), r.prev_body))
+                if fetch is not None and len(out) >= fetch:
+                    break
+        return out
+
+    # Change log ---------------------------------------------------------------------------
+
+    def changes_after(self, rv: int, limit: int = 1000) -> list[Any]:
+        """Change-log rows after ``rv``, in revision order (the watch feed's read)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(changes.c.rv, changes.c.resource, changes.c.namespace, changes.c.name, changes.c.type,
+                           changes.c.body, changes.c.prev_body)
+                    .where(changes.c.rv > rv)
+                    .order_by(changes.c.rv)
+                    .limit(limit)
+                )
+            )
+
+    def compact(self, retention_seconds: float, keep_revisions: int, batch: int = 1000) -> int:
+        """Drop change-log rows older than the retention window, never the newest ``keep_revisions``.
+
+        The floor is raised first (requests below it get 410 Expired), then rows go in
+        bounded batches, each its own short transaction; returns the rows removed.
+        """
+        cutoff = int((time.time() - retention_seconds) * 1000)
+        with self.engine.connect() as conn:
+            current, compacted = conn.execute(select(revision.c.current, revision.c.compacted)).one()
+            oldest_kept = conn.execute(select(func.max(changes.c.rv)).where(changes.c.committed_at < cutoff)).scalar()
+        if oldest_kept is None:
+            return 0
+        floor = min(oldest_kept, current - keep_revisions) + 1
+        if floor <= compacted:
+            return 0
+        with write_connection(self.engine) as conn, conn.begin():
+            conn.execute(update(revision).where(revision.c.compacted < floor).values(compacted=floor))
+        removed = 0
+        while True:
+            with write_connection(self.engine) as conn, conn.begin():
+                ids = [rv for (rv,) in conn.execute(
+                    select(changes.c.rv).where(changes.c.rv < floor).order_by(changes.c.rv).limit(batch))]
+                if ids:
+                    conn.execute(delete(changes).where(changes.c.rv.in_(ids)))
+            removed += len(ids)
+            if len(ids) < batch:
+                return removed
+
+
+def _key_conditions(table, query: ListQuery) -> Iterable:
+    if query.namespace is not None:
+        yield table.c.namespace == query.namespace
+    for requirement in query.field_selector:
+        column = table.c.name if requirement.field == "metadata.name" else table.c.namespace
+        yield column == requirement.value if requirement.equal else column != requirement.value
+    if query.after is not None:
+        yield tuple_(table.c.namespace, table.c.name) > tuple_(*query.after)
+
+
+def _label_condition(requirement: selectors.Requirement, resource: str):
+    """One label requirement as an EXISTS / NOT EXISTS over the labels table."""
+    of_object = and_(
+        labels.c.resource == resource,
+        labels.c.namespace == objects.c.namespace,
+        labels.c.name == objects.c.name,
+        labels.c.key == requirement.key,
+    )
+    op = requirement.operator
+    if op == selectors.EXISTS:
+        return exists().where(of_object)
+    if op == selectors.DOES_NOT_EXIST:
+        return ~exists().where(of_object)
+    if op in (selectors.EQUALS, selectors.IN):
+        return exists().where(of_object, labels.c.value.in_(requirement.values))
+    if op in (selectors.NOT_EQUALS, selectors.NOT_IN):
+        return ~exists().where(of_object, labels.c.value.in_(requirement.values))
+    bound = int(requirement.values[0])
+    number = labels.c.num_value > bound if op == selectors.GREATER else labels.c.num_value < bound
+    return exists().where(of_object, number)
+
+
+__all__ = ["ADDED", "DELETED", "MODIFIED", "Compacted", "Delete", "KeyExists", "ListQuery", "Page", "Result",
+           "Store", "Unchanged", "Write"]
