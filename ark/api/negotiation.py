@@ -101,7 +101,7 @@ class MediaRange:
 
     type: str
     subtype: str
-    params: Mapping[str, str] = field(default=_EMPTY)
+    params: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     q: float = 1.0
     index: int = 0
 
@@ -180,7 +180,7 @@ class Offer:
     """
 
     media_type: str
-    params: Mapping[str, str] = field(default=_EMPTY)
+    params: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     value: Any = None
     content_type: str | None = None
 

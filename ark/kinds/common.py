@@ -58,7 +58,7 @@ class KeySelector(Schema):
 class ServiceRef(Schema):
     """A Kubernetes Service whose in-cluster URL is the value."""
 
-    name = String(required=True, metadata={"description": "Name of the Service."})
+    name = String(required=True, metadata={"description": "The Service to use."})
     namespace = String(metadata={"description": "Namespace of the Service; empty means the referring object's namespace."})
     path = String(metadata={"description": "Path appended to the Service URL."})
     port = String(metadata={"description": "Port of the Service to use, by name or number."})

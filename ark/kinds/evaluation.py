@@ -39,7 +39,7 @@ class ChildEvaluationSpec(Schema):
 class BatchItem(ChildEvaluationSpec):
     """A child evaluation a batch creates, spelled out explicitly."""
 
-    name = String(metadata={"description": "Name of the child evaluation; generated when empty."})
+    name = String(metadata={"description": "What to call the child; Ark picks a name when this is empty."})
     timeout = String(metadata={"description": "Timeout for this child instead of the batch's."})
     ttl = String(metadata={"description": "Time to live for this child instead of the batch's."})
 

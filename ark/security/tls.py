@@ -81,13 +81,17 @@ def wanted_sans(settings) -> tuple[str, ...]:
 
 
 def write_kubeconfig(path, server_url: str, ca_file) -> None:
-    """A kubeconfig (cluster/context/user "ark", no credentials: auth mode is off) embedding the CA."""
+    """A kubeconfig (cluster/context/user "ark") embedding the CA.
+
+    Auth mode is off, so the token is a placeholder the server ignores; kubectl needs some
+    credential, or it stops to prompt for a username and password.
+    """
     ca_data = base64.b64encode(Path(ca_file).read_bytes()).decode("ascii")
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "ark", "cluster": {"server": server_url, "certificate-authority-data": ca_data}}],
-        "users": [{"name": "ark", "user": {}}],
+        "users": [{"name": "ark", "user": {"token": "ark-auth-mode-off"}}],
         "contexts": [{"name": "ark", "context": {"cluster": "ark", "user": "ark"}}],
         "current-context": "ark",
         "preferences": {},

@@ -164,29 +164,35 @@ def comparable(crd_node: dict) -> dict:
     return node
 
 
-def _step(path: str, key: str, container: str) -> str:
-    if container == "properties":
-        return f"{path}.{key}"
-    return {"items": f"{path}[]", "additionalProperties": f"{path}{{*}}"}.get(key, f"{path} @{key}")
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
-def differences(crd: Any, ours: Any, path: str, container: str = "") -> list[str]:
-    """Every place where the CRD node and ours disagree, one line each."""
-    if isinstance(crd, dict) and isinstance(ours, dict):
-        out = []
-        for key in sorted(set(crd) | set(ours)):
-            where = _step(path, key, container)
-            if key not in ours:
-                out.append(f"{where}: in the CRD ({json.dumps(crd[key])[:80]}), missing in ours")
-            elif key not in crd:
-                out.append(f"{where}: in ours ({json.dumps(ours[key])[:80]}), missing in the CRD")
-            else:
-                out += differences(crd[key], ours[key], where, key if container != "properties" else "")
-        return out
-    # JSON text comparison keeps 0 and false (or 1 and 1.0) apart.
-    if json.dumps(crd, sort_keys=True) != json.dumps(ours, sort_keys=True):
-        return [f"{path}: CRD {json.dumps(crd)} != ours {json.dumps(ours)}"]
-    return []
+def differences(crd: dict, ours: dict, path: str) -> list[str]:
+    """Every place where a CRD node and ours disagree, one line each.
+
+    Fields are named by their path (``spec.tools[].partial.name``, ``{*}`` for map values) and
+    keywords by ``@keyword``. Values compare as JSON text, which keeps 0 and false apart.
+    """
+    out: list[str] = []
+    for key in sorted(set(crd) | set(ours)):
+        if key not in ours:
+            out.append(f"{path} @{key}: the CRD has {_json(crd[key])[:100]}, ours has nothing")
+        elif key not in crd:
+            out.append(f"{path} @{key}: ours has {_json(ours[key])[:100]}, the CRD has nothing")
+        elif key == "properties":
+            for name in sorted(set(crd[key]) | set(ours[key])):
+                if name not in ours[key]:
+                    out.append(f"{path}.{name}: field only in the CRD")
+                elif name not in crd[key]:
+                    out.append(f"{path}.{name}: field only in ours")
+                else:
+                    out += differences(crd[key][name], ours[key][name], f"{path}.{name}")
+        elif key in ("items", "additionalProperties") and isinstance(crd[key], dict) and isinstance(ours[key], dict):
+            out += differences(crd[key], ours[key], path + ("[]" if key == "items" else "{*}"))
+        elif _json(crd[key]) != _json(ours[key]):
+            out.append(f"{path} @{key}: the CRD has {_json(crd[key])}, ours has {_json(ours[key])}")
+    return out
 
 
 def keywords_used(node: dict, path: str) -> list[tuple[str, str]]:

@@ -1,0 +1,65 @@
+# Ark API Server — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BOOT_PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+BIN := bin/ark-apiserver
+BUILD_DIR := build/binary
+# pythonX.Y of the venv: the binary bundles compiled wheels for exactly that interpreter.
+PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
+ARGS ?=
+DEV_FLAGS := --storage-driver sqlite --sqlite-path data/ark.db --bind-address 127.0.0.1 --secure-port 8443 \
+	--cert-dir data/certs --kubeconfig-out data/kubeconfig
+
+.PHONY: help venv dev test migrate generate lint build-binary clean
+
+help: ## list the targets
+	@echo "Targets:"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: $(STAMP) ## create .venv and install requirements-test.txt (again only when they change)
+
+$(STAMP): requirements.txt requirements-test.txt
+	@test -x $(PYTHON) || { echo "creating $(VENV) with $(BOOT_PYTHON)"; $(BOOT_PYTHON) -m venv $(VENV); }
+	$(PYTHON) -m pip install --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
+dev: venv ## migrate and serve on SQLite data/ark.db at https://127.0.0.1:8443 (writes data/kubeconfig)
+	$(PYTHON) -m ark migrate --storage-driver sqlite --sqlite-path data/ark.db
+	@echo ""
+	@echo "Serving https://127.0.0.1:8443 (SQLite data/ark.db). In another shell:"
+	@echo ""
+	@echo "export KUBECONFIG=$(CURDIR)/data/kubeconfig"
+	@echo "kubectl get queries"
+	@echo ""
+	$(PYTHON) -m ark serve $(DEV_FLAGS) $(ARGS)
+
+test: venv ## run the whole test suite
+	$(PYTHON) -m pytest -q tests
+
+migrate: venv ## bring the database up to date (settings from ARK_* env / ARK_CONFIG; ARGS="--flags")
+	$(PYTHON) -m ark migrate $(ARGS)
+
+generate: venv ## rewrite the committed OpenAPI snapshot under docs/openapi/
+	$(PYTHON) -m ark.api.openapi --write
+
+lint: venv ## ruff check ark tests bench wsgi.py
+	$(PYTHON) -m ruff check ark tests bench wsgi.py
+
+build-binary: venv ## build the single executable bin/ark-apiserver with shiv (runs `serve` by default)
+	rm -rf $(BUILD_DIR)
+	mkdir -p $(BUILD_DIR) bin
+	cp -R ark pyproject.toml requirements.txt $(BUILD_DIR)/
+	rm -rf $(BUILD_DIR)/ark/_alembic
+	cp -R alembic $(BUILD_DIR)/ark/_alembic
+	find $(BUILD_DIR) -name __pycache__ -prune -exec rm -rf {} +
+	$(PYTHON) -m shiv --compressed --reproducible -p '/usr/bin/env $(PY_VERSION)' -e ark.__main__:main \
+		-o $(BIN) -r requirements.txt $(BUILD_DIR)
+	@echo "built $(BIN): try \`$(BIN) --help\`"
+
+clean: ## remove build output, bin/ and caches (keeps .venv and data/)
+	rm -rf build bin *.egg-info .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
