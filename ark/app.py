@@ -6,7 +6,7 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from ark.api import discovery, resources
+from ark.api import discovery, health, openapi, resources
 from ark.kinds import REGISTRY
 from ark.machinery import codec
 from ark.machinery.errors import ApiError, internal
@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> Flask:
     app.extensions["ark.registry"] = REGISTRY
     app.extensions["ark.store"] = store
     app.extensions["ark.feed"] = feed
-    for module in (discovery, resources):
+    for module in (discovery, openapi, health, resources):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(ApiError, _status_response)
     app.register_error_handler(HTTPException, _http_error)

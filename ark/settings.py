@@ -314,7 +314,8 @@ def _parse(spec: _Spec, raw: Any, source: str) -> Any:
         return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if kind == "sans":
         items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
-        return tuple(str(item).strip() for item in items if str(item).strip())
+        sans = (str(item).strip() for item in items)
+        return tuple(san[1:-1] if san.startswith("[") and san.endswith("]") else san for san in sans if san)
     if kind == "optpath":
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             return None

@@ -18,14 +18,17 @@ Typical use::
         Offer("application/json", {"as": "Table", "g": "meta.k8s.io", "v": "v1"}, value="table-v1"),
         Offer("application/json", value="object"),
     )
-    match = negotiate(request.headers.get("Accept"), OFFERS)     # Match | None
-    offer = require(request.headers.get("Accept"), OFFERS)       # Offer, or raises 406 ApiError
+    match = negotiate(request.headers.get("Accept"), OFFERS)   # Match(offer, range) | None
+    match = require(request.headers.get("Accept"), OFFERS)     # Match, or raises a 406 ApiError
+    if match.offer.value == "table-v1": ...
+    response.headers["Content-Type"] = match.offer.header
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from ark.machinery.errors import ApiError, not_acceptable
 
@@ -33,6 +36,24 @@ from ark.machinery.errors import ApiError, not_acceptable
 IGNORED_PARAMS = frozenset({"q", "charset", "pretty", "profile"})
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class _AllParams(frozenset):
+    """A set that contains every parameter name."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "ALL_PARAMS"
+
+
+#: Pass as ``ignore=`` to match on type/subtype alone (as kube-openapi does).
+ALL_PARAMS: frozenset[str] = _AllParams()
+
+
+def _ignored(ignore: Iterable[str]) -> frozenset[str]:
+    return ignore if isinstance(ignore, _AllParams) else frozenset(ignore)
 
 
 def _split(text: str, separator: str) -> list[str]:
@@ -123,7 +144,7 @@ class MediaRange:
         """Whether ``offer`` satisfies this range: media type covered, parameters equal."""
         if not self.covers(offer.media_type):
             return False
-        ignored = frozenset(ignore)
+        ignored = _ignored(ignore)
         mine = {k: v for k, v in self.params.items() if k not in ignored}
         theirs = {k.lower(): v for k, v in offer.params.items() if k.lower() not in ignored}
         return mine == theirs
@@ -213,7 +234,7 @@ def negotiate(
     ``accept`` is the raw header (None/blank = ``*/*``) or already parsed ranges.
     """
     ranges = parse_accept(accept) if accept is None or isinstance(accept, str) else accept
-    ignored = frozenset(ignore)
+    ignored = _ignored(ignore)
     for media_range in ranges:
         for offer in offers:
             if media_range.accepts(offer, ignored):
@@ -252,13 +273,12 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an ``If-None-Match`` header matches ``etag`` (quoted; weak comparison)."""
     if not if_none_match:
         return False
-    wanted = etag[2:] if etag.startswith("W/") else etag
+    wanted = etag.removeprefix("W/")
     for candidate in _split(if_none_match, ","):
         candidate = candidate.strip()
         if candidate == "*":
             return True
-        if candidate.startswith("W/"):
-            candidate = candidate[2:]
+        candidate = candidate.removeprefix("W/")
         if candidate == wanted:
             return True
     return False

@@ -25,4 +25,4 @@ REGISTRY = Registry(
     ]
 )
 
-__all__ = ["GROUP", "Kind", "PrinterColumn", "REGISTRY", "Registry"]
+__all__ = ["GROUP", "REGISTRY", "Kind", "PrinterColumn", "Registry"]

@@ -3,6 +3,7 @@
 Ark polls the server's agent card and makes the agents it advertises available inside the
 cluster, so that queries and teams can use agents that run outside Ark.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Address, Condition, Header
@@ -32,7 +33,8 @@ class A2AServerStatus(Schema):
     """Reachability and discovery state of the A2A server."""
 
     conditions = fields.List(
-        fields.Nested(Condition), metadata={"description": "Current state, notably the Ready and Discovering conditions."}
+        fields.Nested(Condition),
+        metadata={"description": "Current state, notably the Ready and Discovering conditions."},
     )
     lastResolvedAddress = String(metadata={"description": "The URL spec.address resolved to on the last check."})
 

@@ -4,6 +4,7 @@ When an agent behind an A2AServer answers a query with a task instead of an imme
 Ark records the task here and polls the server until it finishes. The status mirrors the A2A
 task: its protocol state, the message history and the artifacts it produced.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Condition, ObjectRef, QueryRef
@@ -23,9 +24,13 @@ class MessagePart(Schema):
 
     data = String(metadata={"description": "Base64-encoded content, for kind data."})
     kind = String(
-        required=True, validate=[enum("text", "file", "data")], metadata={"description": "Content type: text, file or data."}
+        required=True,
+        validate=[enum("text", "file", "data")],
+        metadata={"description": "Content type: text, file or data."},
     )
-    metadata = fields.Dict(keys=String(), values=String(), metadata={"description": "Extra key/value pairs for the part."})
+    metadata = fields.Dict(
+        keys=String(), values=String(), metadata={"description": "Extra key/value pairs for the part."}
+    )
     mimeType = String(metadata={"description": "Media type of the content, e.g. text/plain."})
     text = String(metadata={"description": "The text, for kind text."})
     uri = String(metadata={"description": "Location of the file, for kind file."})
@@ -35,7 +40,9 @@ class Message(Schema):
     """One A2A message exchanged while the task ran."""
 
     messageId = String(metadata={"description": "Message identifier assigned by the A2A server."})
-    metadata = fields.Dict(keys=String(), values=String(), metadata={"description": "Extra key/value pairs for the message."})
+    metadata = fields.Dict(
+        keys=String(), values=String(), metadata={"description": "Extra key/value pairs for the message."}
+    )
     parts = fields.List(fields.Nested(MessagePart), required=True, metadata={"description": "Content of the message."})
     role = String(
         required=True,
@@ -48,10 +55,14 @@ class Artifact(Schema):
     """An output the A2A task produced."""
 
     artifactId = String(
-        required=True, validate=[length(1, None)], metadata={"description": "Identifier of the artifact within the task."}
+        required=True,
+        validate=[length(1, None)],
+        metadata={"description": "Identifier of the artifact within the task."},
     )
     description = String(metadata={"description": "What the artifact contains."})
-    metadata = fields.Dict(keys=String(), values=String(), metadata={"description": "Extra key/value pairs for the artifact."})
+    metadata = fields.Dict(
+        keys=String(), values=String(), metadata={"description": "Extra key/value pairs for the artifact."}
+    )
     name = String(metadata={"description": "Display name of the artifact."})
     parts = fields.List(fields.Nested(MessagePart), required=True, metadata={"description": "Content of the artifact."})
 
@@ -68,13 +79,17 @@ class A2ATaskSpec(Schema):
     parameters = fields.Dict(
         keys=String(), values=String(), metadata={"description": "Extra key/value parameters passed with the task."}
     )
-    pollInterval = String(load_default="5s", metadata={"description": "How often to ask the server for progress, as a duration."})
+    pollInterval = String(
+        load_default="5s", metadata={"description": "How often to ask the server for progress, as a duration."}
+    )
     priority = Integer(
         load_default=0, metadata={"format": "int32", "description": "Ordering hint; higher values are handled first."}
     )
     queryRef = fields.Nested(QueryRef, required=True, metadata={"description": "The Query that led to this task."})
     taskId = String(
-        required=True, validate=[length(1, None)], metadata={"description": "Task identifier assigned by the A2A server."}
+        required=True,
+        validate=[length(1, None)],
+        metadata={"description": "Task identifier assigned by the A2A server."},
     )
     timeout = String(
         load_default="12h",
@@ -97,25 +112,43 @@ class A2ATaskStatus(Schema):
     error = String(metadata={"description": "Why the task failed, when it did."})
     history = fields.List(fields.Nested(Message), metadata={"description": "All messages exchanged for the task."})
     lastStatusMessage = fields.Nested(Message, metadata={"description": "The latest status message from the server."})
-    lastStatusTimestamp = String(metadata={"description": "When the server last reported status, as an RFC 3339 string."})
+    lastStatusTimestamp = String(
+        metadata={"description": "When the server last reported status, as an RFC 3339 string."}
+    )
     phase = String(
         load_default="pending",
         validate=[
             enum(
-                "pending", "assigned", "running", "input-required", "auth-required",
-                "completed", "failed", "cancelled", "unknown",
+                "pending",
+                "assigned",
+                "running",
+                "input-required",
+                "auth-required",
+                "completed",
+                "failed",
+                "cancelled",
+                "unknown",
             )
         ],
         metadata={"description": "Where the task is in its Ark lifecycle."},
     )
     protocolMetadata = fields.Dict(
-        keys=String(), values=String(), metadata={"description": "Key/value metadata the A2A server attached to the task."}
+        keys=String(),
+        values=String(),
+        metadata={"description": "Key/value metadata the A2A server attached to the task."},
     )
     protocolState = String(
         validate=[
             enum(
-                "submitted", "working", "input-required", "completed", "canceled",
-                "failed", "rejected", "auth-required", "unknown",
+                "submitted",
+                "working",
+                "input-required",
+                "completed",
+                "canceled",
+                "failed",
+                "rejected",
+                "auth-required",
+                "unknown",
             )
         ],
         metadata={"description": "Task state exactly as the A2A protocol reports it."},

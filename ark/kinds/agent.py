@@ -3,6 +3,7 @@
 An agent is what a Query or a Team member usually targets. Ark runs it with its built-in
 engine against the referenced Model, or hands it to an ExecutionEngine when one is named.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Condition, ObjectRef, Override, Parameter
@@ -24,7 +25,9 @@ class AgentTool(Schema):
     """One tool the agent may call."""
 
     description = String(metadata={"description": "Description of the tool as the agent sees it."})
-    functions = fields.List(fields.Nested(Parameter), metadata={"description": "Functions of the tool to offer, by name."})
+    functions = fields.List(
+        fields.Nested(Parameter), metadata={"description": "Functions of the tool to offer, by name."}
+    )
     name = String(validate=[length(1, None)], metadata={"description": "Name of the tool to use."})
     partial = fields.Nested(PartialTool, metadata={"description": "Rename the tool or pre-set some of its arguments."})
     type = String(
@@ -37,14 +40,17 @@ class AgentTool(Schema):
 class AgentSpec(Schema):
     """What the agent is told, which model it uses and what it may call."""
 
-    description = String(metadata={"description": "What the agent does; also shown when other agents use it as a tool."})
+    description = String(
+        metadata={"description": "What the agent does; also shown when other agents use it as a tool."}
+    )
     executionEngine = fields.Nested(
         ObjectRef, metadata={"description": "ExecutionEngine that runs the agent; unset means Ark's built-in engine."}
     )
     modelRef = fields.Nested(ObjectRef, metadata={"description": "The Model the agent sends its prompts to."})
     outputSchema = FreeObject(metadata={"description": "JSON Schema the agent's answer must conform to."})
     overrides = fields.List(
-        fields.Nested(Override), metadata={"description": "Extra headers for the models and MCP servers the agent calls."}
+        fields.Nested(Override),
+        metadata={"description": "Extra headers for the models and MCP servers the agent calls."},
     )
     parameters = fields.List(
         fields.Nested(Parameter), metadata={"description": "Values substituted into placeholders in the prompt."}

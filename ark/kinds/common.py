@@ -19,6 +19,7 @@ Three families live here:
 
 Kind-specific structures stay in their kind's module.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.fields import Boolean, DateTime, Integer, String, bounds, enum, length, pattern
@@ -27,7 +28,9 @@ from ark.kinds.fields import Boolean, DateTime, Integer, String, bounds, enum, l
 class ObjectRef(Schema):
     """A reference to another resource by name, optionally in another namespace."""
 
-    name = String(required=True, validate=[length(1, None)], metadata={"description": "Name of the referenced resource."})
+    name = String(
+        required=True, validate=[length(1, None)], metadata={"description": "Name of the referenced resource."}
+    )
     namespace = String(
         metadata={"description": "Namespace of the referenced resource; empty means the referring object's namespace."}
     )
@@ -59,7 +62,9 @@ class ServiceRef(Schema):
     """A Kubernetes Service whose in-cluster URL is the value."""
 
     name = String(required=True, metadata={"description": "The Service to use."})
-    namespace = String(metadata={"description": "Namespace of the Service; empty means the referring object's namespace."})
+    namespace = String(
+        metadata={"description": "Namespace of the Service; empty means the referring object's namespace."}
+    )
     path = String(metadata={"description": "Path appended to the Service URL."})
     port = String(metadata={"description": "Port of the Service to use, by name or number."})
 
@@ -93,7 +98,9 @@ class Value(Schema):
     """A setting given inline (``value``) or looked up from any :class:`ValueSource` (``valueFrom``)."""
 
     value = String(metadata={"description": "The value itself; use either this or valueFrom."})
-    valueFrom = fields.Nested(ValueSource, metadata={"description": "Where to look the value up; use either this or value."})
+    valueFrom = fields.Nested(
+        ValueSource, metadata={"description": "Where to look the value up; use either this or value."}
+    )
 
 
 class HeaderValue(Schema):
@@ -109,7 +116,9 @@ class Address(Schema):
     """A service address given inline or looked up from an :class:`AddressSource` (never a query parameter)."""
 
     value = String(metadata={"description": "The address itself, a URL; use either this or valueFrom."})
-    valueFrom = fields.Nested(AddressSource, metadata={"description": "Where to look the address up; use either this or value."})
+    valueFrom = fields.Nested(
+        AddressSource, metadata={"description": "Where to look the address up; use either this or value."}
+    )
 
 
 class Header(Schema):
@@ -126,15 +135,21 @@ class Parameter(Schema):
         required=True, validate=[length(1, None)], metadata={"description": "Parameter name, as used in templates."}
     )
     value = String(metadata={"description": "The value itself; use either this or valueFrom."})
-    valueFrom = fields.Nested(ValueSource, metadata={"description": "Where to look the value up; use either this or value."})
+    valueFrom = fields.Nested(
+        ValueSource, metadata={"description": "Where to look the value up; use either this or value."}
+    )
 
 
 class LabelSelectorRequirement(Schema):
     """One label condition: a key, an operator (In, NotIn, Exists, DoesNotExist) and values."""
 
     key = String(required=True, metadata={"description": "Label key the condition tests."})
-    operator = String(required=True, metadata={"description": "How the label relates to values: In, NotIn, Exists or DoesNotExist."})
-    values = fields.List(String(), metadata={"description": "Values for In and NotIn; empty for Exists and DoesNotExist."})
+    operator = String(
+        required=True, metadata={"description": "How the label relates to values: In, NotIn, Exists or DoesNotExist."}
+    )
+    values = fields.List(
+        String(), metadata={"description": "Values for In and NotIn; empty for Exists and DoesNotExist."}
+    )
 
 
 class LabelSelector(Schema):
@@ -144,7 +159,9 @@ class LabelSelector(Schema):
         fields.Nested(LabelSelectorRequirement), metadata={"description": "Label conditions that must all hold."}
     )
     matchLabels = fields.Dict(
-        keys=String(), values=String(), metadata={"description": "Labels that must be present with exactly these values."}
+        keys=String(),
+        values=String(),
+        metadata={"description": "Labels that must be present with exactly these values."},
     )
 
 
@@ -153,7 +170,9 @@ class Condition(Schema):
 
     lastTransitionTime = DateTime(required=True, metadata={"description": "When status last changed."})
     message = String(
-        required=True, validate=[length(None, 32768)], metadata={"description": "Human-readable detail about the transition."}
+        required=True,
+        validate=[length(None, 32768)],
+        metadata={"description": "Human-readable detail about the transition."},
     )
     observedGeneration = Integer(
         validate=[bounds(0, None)],
@@ -183,7 +202,9 @@ class Condition(Schema):
 class Override(Schema):
     """Extra headers for calls to the models or MCP servers that match a label selector."""
 
-    headers = fields.List(fields.Nested(Header), required=True, metadata={"description": "Headers to add to each call."})
+    headers = fields.List(
+        fields.Nested(Header), required=True, metadata={"description": "Headers to add to each call."}
+    )
     labelSelector = fields.Nested(
         LabelSelector, metadata={"description": "Which resources of resourceType get the headers; unset means all."}
     )

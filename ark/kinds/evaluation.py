@@ -5,6 +5,7 @@ existing Query (query), a reference run (baseline), a set of child evaluations (
 CEL rules applied to what happened during a query (event). The result is a score between 0
 and 1 and a pass/fail verdict in the status.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Condition, LabelSelector, ObjectRef, Parameter, QueryRef, TokenUsage
@@ -27,7 +28,9 @@ class EvaluatorRef(ObjectRef):
 class ChildEvaluationSpec(Schema):
     """What every child evaluation of a batch needs: its type, its evaluator and its config."""
 
-    config = fields.Nested(EmptyObject, required=True, metadata={"description": "Configuration of the child evaluation."})
+    config = fields.Nested(
+        EmptyObject, required=True, metadata={"description": "Configuration of the child evaluation."}
+    )
     evaluator = fields.Nested(EvaluatorRef, required=True, metadata={"description": "Evaluator that scores the child."})
     type = String(
         required=True,
@@ -69,7 +72,8 @@ class EvaluationConfig(Schema):
     """Inputs for the evaluation; which fields apply depends on spec.type."""
 
     concurrency = Integer(
-        load_default=10, metadata={"format": "int32", "description": "Batch: how many child evaluations may run at once."}
+        load_default=10,
+        metadata={"format": "int32", "description": "Batch: how many child evaluations may run at once."},
     )
     continueOnFailure = Boolean(
         load_default=False, metadata={"description": "Batch: keep going when a child evaluation fails."}
@@ -97,7 +101,8 @@ class EvaluationSpec(Schema):
     evaluator = fields.Nested(EvaluatorRef, metadata={"description": "The Evaluator that produces the score."})
     timeout = String(load_default="5m", metadata={"description": "Longest time the evaluation may run."})
     ttl = String(
-        load_default="720h", metadata={"description": "How long to keep the finished evaluation before it may be deleted."}
+        load_default="720h",
+        metadata={"description": "How long to keep the finished evaluation before it may be deleted."},
     )
     type = String(
         load_default="direct",
@@ -131,7 +136,9 @@ class BatchProgress(Schema):
 class EvaluationStatus(Schema):
     """The verdict and how it was reached."""
 
-    batchProgress = fields.Nested(BatchProgress, metadata={"description": "Progress of the child evaluations (batch only)."})
+    batchProgress = fields.Nested(
+        BatchProgress, metadata={"description": "Progress of the child evaluations (batch only)."}
+    )
     conditions = fields.List(fields.Nested(Condition), metadata={"description": "Current state of the evaluation."})
     duration = String(metadata={"description": "How long the evaluation took."})
     message = String(metadata={"description": "The evaluator's explanation, or why the evaluation failed."})

@@ -3,6 +3,7 @@
 Evaluations name an evaluator to get their score. An evaluator may also carry a selector, in
 which case Ark evaluates every matching Query automatically when it completes.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import LabelSelector, Parameter, Value
@@ -13,9 +14,7 @@ from ark.kinds.registry import Kind, PrinterColumn
 class EvaluatorSelector(LabelSelector):
     """Which resources the evaluator judges automatically: a label selector plus kind and namespaces."""
 
-    apiGroup = String(
-        load_default="ark.mckinsey.com", metadata={"description": "API group of the selected resources."}
-    )
+    apiGroup = String(load_default="ark.mckinsey.com", metadata={"description": "API group of the selected resources."})
     namespaceSelector = fields.Nested(
         LabelSelector, metadata={"description": "Select namespaces by label instead of listing them."}
     )
@@ -28,7 +27,9 @@ class EvaluatorSelector(LabelSelector):
 class EvaluatorSpec(Schema):
     """Where the evaluator service is and what it judges on its own."""
 
-    address = fields.Nested(Value, required=True, metadata={"description": "URL of the evaluator service, inline or looked up."})
+    address = fields.Nested(
+        Value, required=True, metadata={"description": "URL of the evaluator service, inline or looked up."}
+    )
     description = String(metadata={"description": "Free-text note on what the evaluator checks."})
     parameters = fields.List(
         fields.Nested(Parameter), metadata={"description": "Parameters sent with every evaluation request."}

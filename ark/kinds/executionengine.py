@@ -3,6 +3,7 @@
 An Agent that names an execution engine has its queries forwarded to that service, which
 lets agents be implemented with other agent frameworks while still being used through Ark.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Address
@@ -13,7 +14,9 @@ from ark.kinds.registry import Kind, PrinterColumn
 class ExecutionEngineSpec(Schema):
     """Where the engine is and which implementation it is."""
 
-    address = fields.Nested(Address, required=True, metadata={"description": "URL of the engine service, inline or looked up."})
+    address = fields.Nested(
+        Address, required=True, metadata={"description": "URL of the engine service, inline or looked up."}
+    )
     description = String(metadata={"description": "Free-text note on the engine."})
     type = String(required=True, metadata={"description": "Which engine implementation this is."})
 

@@ -8,7 +8,7 @@ Their ``metadata`` feeds the OpenAPI generator (description, format, x-kubernete
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import fields, validate
 
@@ -37,7 +37,7 @@ class _Checked(fields.Field):
             raise self.make_error("type", input=_shown(value), type=self.json_type)
         return value
 
-    default_error_messages = {"type": _TYPE_ERROR}
+    default_error_messages: ClassVar[dict[str, str]] = {"type": _TYPE_ERROR}
 
 
 class String(_Checked):
@@ -98,7 +98,7 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+
 class DateTime(String):
     """``format: date-time``: an RFC 3339 timestamp string."""
 
-    default_error_messages = {"format": 'Invalid value: {input}: must be an RFC 3339 date-time'}
+    default_error_messages: ClassVar[dict[str, str]] = {"format": 'Invalid value: {input}: must be an RFC 3339 date-time'}
 
     def _deserialize(self, value, attr, data, **kwargs):
         super()._deserialize(value, attr, data, **kwargs)
@@ -110,7 +110,7 @@ class DateTime(String):
 # Validators, with the messages kube-apiserver gives for the same CRD constraints.
 
 def enum(*values: str) -> validate.Validator:
-    allowed = ", ".join('"%s"' % v for v in values)
+    allowed = ", ".join(f'"{v}"' for v in values)
     return validate.OneOf(values, error='Unsupported value: "{input}": supported values: ' + allowed)
 
 

@@ -3,6 +3,7 @@
 Ark connects to the server, lists the tools it offers, and makes them available as Tools that
 agents can call. The status reports whether the server is reachable and how many tools it has.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Condition, Header, Value
@@ -13,7 +14,9 @@ from ark.kinds.registry import Kind, PrinterColumn
 class MCPServerSpec(Schema):
     """Where the MCP server is and how to talk to it."""
 
-    address = fields.Nested(Value, required=True, metadata={"description": "URL of the MCP server, inline or looked up."})
+    address = fields.Nested(
+        Value, required=True, metadata={"description": "URL of the MCP server, inline or looked up."}
+    )
     description = String(metadata={"description": "Free-text note on what the server offers."})
     headers = fields.List(
         fields.Nested(Header), metadata={"description": "HTTP headers sent with every request, e.g. credentials."}
@@ -36,7 +39,8 @@ class MCPServerStatus(Schema):
     """Reachability of the server and what was found on it."""
 
     conditions = fields.List(
-        fields.Nested(Condition), metadata={"description": "Current state, notably the Available and Discovering conditions."}
+        fields.Nested(Condition),
+        metadata={"description": "Current state, notably the Available and Discovering conditions."},
     )
     resolvedAddress = String(metadata={"description": "The URL spec.address resolved to."})
     toolCount = Integer(metadata={"description": "How many tools the server offered at the last discovery."})

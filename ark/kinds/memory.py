@@ -3,6 +3,7 @@
 A Query that names a memory has its messages stored there and read back on later queries of
 the same conversation, so an agent can refer to what was said before.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Header, Value
@@ -13,7 +14,9 @@ from ark.kinds.registry import Kind, PrinterColumn
 class MemorySpec(Schema):
     """Where the memory service is and how to talk to it."""
 
-    address = fields.Nested(Value, required=True, metadata={"description": "URL of the memory service, inline or looked up."})
+    address = fields.Nested(
+        Value, required=True, metadata={"description": "URL of the memory service, inline or looked up."}
+    )
     headers = fields.List(
         fields.Nested(Header), metadata={"description": "HTTP headers sent with every request to the memory service."}
     )

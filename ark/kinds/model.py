@@ -4,6 +4,7 @@ Agents reference a model to send their prompts to. The model names the provider,
 to use there, and the endpoint and credentials, usually taken from Secrets. Ark probes the
 model periodically and reports in the status whether it answers.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Condition, Header, Value
@@ -16,7 +17,9 @@ class OpenAIConfig(Schema):
 
     apiKey = fields.Nested(Value, required=True, metadata={"description": "API key, usually from a Secret."})
     baseUrl = fields.Nested(Value, required=True, metadata={"description": "Base URL of the API."})
-    headers = fields.List(fields.Nested(Header), metadata={"description": "Extra HTTP headers sent with every request."})
+    headers = fields.List(
+        fields.Nested(Header), metadata={"description": "Extra HTTP headers sent with every request."}
+    )
     properties = fields.Dict(
         keys=String(),
         values=fields.Nested(Value),
@@ -33,8 +36,12 @@ class AzureConfig(OpenAIConfig):
 class BedrockConfig(Schema):
     """Settings for AWS Bedrock."""
 
-    accessKeyId = fields.Nested(Value, metadata={"description": "AWS access key ID; unset means the ambient AWS credentials."})
-    baseUrl = fields.Nested(Value, metadata={"description": "Endpoint to call instead of the regional Bedrock endpoint."})
+    accessKeyId = fields.Nested(
+        Value, metadata={"description": "AWS access key ID; unset means the ambient AWS credentials."}
+    )
+    baseUrl = fields.Nested(
+        Value, metadata={"description": "Endpoint to call instead of the regional Bedrock endpoint."}
+    )
     maxTokens = Integer(validate=[bounds(1, 100000)], metadata={"description": "Upper limit on tokens per response."})
     modelArn = fields.Nested(Value, metadata={"description": "ARN of the model, e.g. an inference profile."})
     properties = fields.Dict(

@@ -4,6 +4,7 @@ Creating a Query runs its input against the target. The status follows the run f
 to done (or error) and records the response, how long it took and the tokens it used.
 Queries can continue a conversation kept in a Memory.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Condition, LabelSelector, ObjectRef, Override, Parameter, TokenUsage
@@ -44,7 +45,8 @@ class QuerySpec(Schema):
 
     cancel = Boolean(metadata={"description": "Set to true to ask for the running query to be stopped."})
     conversationId = String(
-        validate=[length(1, None)], metadata={"description": "Conversation to continue; its history comes from the memory."}
+        validate=[length(1, None)],
+        metadata={"description": "Conversation to continue; its history comes from the memory."},
     )
     input = FreeForm(
         required=True,
@@ -52,7 +54,8 @@ class QuerySpec(Schema):
     )
     memory = fields.Nested(ObjectRef, metadata={"description": "The Memory that stores the conversation."})
     overrides = fields.List(
-        fields.Nested(Override), metadata={"description": "Extra headers for the models and MCP servers the query calls."}
+        fields.Nested(Override),
+        metadata={"description": "Extra headers for the models and MCP servers the query calls."},
     )
     parameters = fields.List(
         fields.Nested(Parameter), metadata={"description": "Values substituted into placeholders in the input."}
@@ -61,7 +64,9 @@ class QuerySpec(Schema):
     serviceAccount = String(
         validate=[length(1, None)], metadata={"description": "Service account whose permissions the query runs with."}
     )
-    sessionId = String(validate=[length(1, None)], metadata={"description": "Groups related queries, e.g. for tracing."})
+    sessionId = String(
+        validate=[length(1, None)], metadata={"description": "Groups related queries, e.g. for tracing."}
+    )
     target = fields.Nested(QueryTarget, metadata={"description": "The agent, team, model or tool to ask."})
     timeout = String(load_default="5m", metadata={"description": "Longest time the query may run, as a duration."})
     ttl = String(
@@ -79,7 +84,8 @@ class QueryStatus(Schema):
 
     conditions = fields.List(fields.Nested(Condition), metadata={"description": "Current state of the query."})
     conversationId = String(
-        validate=[length(1, None)], metadata={"description": "Conversation the query took part in; pass it on to continue."}
+        validate=[length(1, None)],
+        metadata={"description": "Conversation the query took part in; pass it on to continue."},
     )
     duration = String(metadata={"description": "How long the query ran."})
     phase = String(

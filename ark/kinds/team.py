@@ -4,6 +4,7 @@ A query that targets a team is passed between its members. The strategy decides 
 next: each in turn once (sequential), in turns until done (round-robin), chosen by a
 selector agent (selector), or along the edges of a graph (graph).
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Condition

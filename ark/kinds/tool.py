@@ -4,6 +4,7 @@ A tool is backed by an HTTP endpoint, a tool on an MCP server, another agent or 
 function built into Ark. Its description and input schema are what the model sees when it
 decides to call it.
 """
+
 from marshmallow import Schema, fields
 
 from ark.kinds.common import Header, NamedRef, ObjectRef, Parameter
@@ -14,9 +15,13 @@ from ark.kinds.registry import Kind
 class ToolAnnotations(Schema):
     """Hints on the tool's behaviour, as defined by MCP; clients may use them, nothing enforces them."""
 
-    destructiveHint = Boolean(metadata={"description": "The tool may delete or overwrite; only meaningful if not read-only."})
+    destructiveHint = Boolean(
+        metadata={"description": "The tool may delete or overwrite; only meaningful if not read-only."}
+    )
     idempotentHint = Boolean(
-        metadata={"description": "Repeating a call with the same arguments changes nothing more; only if not read-only."}
+        metadata={
+            "description": "Repeating a call with the same arguments changes nothing more; only if not read-only."
+        }
     )
     openWorldHint = Boolean(metadata={"description": "The tool reaches systems outside a closed, known set."})
     readOnlyHint = Boolean(metadata={"description": "The tool changes nothing."})
@@ -26,7 +31,9 @@ class ToolAnnotations(Schema):
 class HTTPToolConfig(Schema):
     """The HTTP request a call to the tool makes."""
 
-    body = String(metadata={"description": "Request body, a Go template filled from bodyParameters and the call's arguments."})
+    body = String(
+        metadata={"description": "Request body, a Go template filled from bodyParameters and the call's arguments."}
+    )
     bodyParameters = fields.List(
         fields.Nested(Parameter), metadata={"description": "Values available to the body template."}
     )

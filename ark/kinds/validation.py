@@ -57,7 +57,8 @@ def _normalize(field: fields.Field, value: Any, path: str, unknown: list[str]) -
     if isinstance(field, fields.Nested) and isinstance(value, dict):
         return prune_and_default(field.schema, value, path, unknown)
     if isinstance(field, fields.List) and isinstance(value, list):
-        return [_normalize(field.inner, item, f"{path}[{i}]", unknown) for i, item in enumerate(value)]
+        items = (_normalize(field.inner, item, f"{path}[{i}]", unknown) for i, item in enumerate(value))
+        return [item for item in items if item is not _DROP]
     if isinstance(field, fields.Dict) and isinstance(value, dict) and field.value_field is not None:
         normalized = {k: _normalize(field.value_field, v, _join(path, k), unknown) for k, v in value.items()}
         return {k: v for k, v in normalized.items() if v is not _DROP}
@@ -89,7 +90,9 @@ def prune_and_default(schema: Schema, data: dict, path: str, unknown: list[str])
 def _flatten(errors: Any, path: str, out: list[FieldError]) -> None:
     if isinstance(errors, dict):
         for key, sub in errors.items():
-            if key == "value" and isinstance(sub, (list, dict)) and path:
+            if key == "_schema":  # a nested object that is not an object
+                out.append(FieldError(path, "Invalid value: must be of type object"))
+            elif key == "value" and isinstance(sub, (list, dict)) and path:
                 _flatten(sub, path, out)  # marshmallow nests Dict value errors under "value"
             elif isinstance(key, int):
                 _flatten(sub, f"{path}[{key}]", out)

