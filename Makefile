@@ -24,7 +24,7 @@ venv: $(STAMP) ## create .venv and install requirements-test.txt (again only whe
 
 $(STAMP): requirements.txt requirements-test.txt
 	@test -x $(PYTHON) || { echo "creating $(VENV) with $(BOOT_PYTHON)"; $(BOOT_PYTHON) -m venv $(VENV); }
-	$(PYTHON) -m pip install --disable-pip-version-check -r requirements-test.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	@touch $@
 
 dev: venv ## migrate and serve on SQLite data/ark.db at https://127.0.0.1:8443 (writes data/kubeconfig)

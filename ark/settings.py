@@ -67,8 +67,6 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Values built in code (tests, dataclasses.replace) get the same checks as loaded ones.
-        if not isinstance(self.tls_sans, tuple):
-            object.__setattr__(self, "tls_sans", tuple(self.tls_sans))
         for spec in _SPECS:
             value = _parse(spec, getattr(self, spec.name), spec.flag)
             _check(spec, value, spec.flag)
@@ -109,8 +107,9 @@ class Settings:
         Flags default to "not given" so that env and the config file show through; a parse
         error raises ConfigError instead of exiting.
         """
-        parser = _Parser(prog=prog, usage="%(prog)s [options]", add_help=add_help, description=description, epilog=epilog,
-                         argument_default=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser = _Parser(prog=prog, usage="%(prog)s [options]", add_help=add_help, description=description,
+                         epilog=epilog, argument_default=argparse.SUPPRESS,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
         groups: dict[str, Any] = {}
         general = parser.add_argument_group("configuration")
         general.add_argument("--config", metavar="PATH",

@@ -48,7 +48,7 @@ def shared_dir(*parts: str) -> Path:
     return path
 
 
-def _postgres_or_skip() -> None:
+def postgres_or_skip() -> None:
     try:
         psycopg2.connect(dbname="postgres", connect_timeout=3, **POSTGRES).close()
     except psycopg2.OperationalError as err:
@@ -57,7 +57,7 @@ def _postgres_or_skip() -> None:
         pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {err}")
 
 
-def _admin(sql: str) -> None:
+def postgres_admin(sql: str) -> None:
     connection = psycopg2.connect(dbname="postgres", connect_timeout=5, **POSTGRES)
     connection.autocommit = True
     try:
@@ -83,9 +83,9 @@ def database(request, tmp_path_factory) -> Database:
         flags = ["--storage-driver", "sqlite", "--sqlite-path", str(path)]
         name = None
     else:
-        _postgres_or_skip()
+        postgres_or_skip()
         name = f"ark_test_{uuid.uuid4().hex[:10]}"
-        _admin(f"CREATE DATABASE {name}")
+        postgres_admin(f"CREATE DATABASE {name}")
         flags = ["--storage-driver", "postgresql", "--postgres-host", "127.0.0.1", "--postgres-port", "5432",
                  "--postgres-db", name, "--postgres-user", "postgres", "--postgres-sslmode", "disable"]
     settings = Settings.load(flags, env={})
@@ -94,7 +94,7 @@ def database(request, tmp_path_factory) -> Database:
     engine.dispose()
     yield Database(request.param, settings, flags)
     if name:
-        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

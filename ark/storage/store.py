@@ -137,7 +137,8 @@ class Store:
             query = query.with_for_update()
         prev_body = conn.execute(query).scalar_one_or_none()
         current = json.loads(prev_body) if prev_body is not None else None
-        outcome = decide(current)
+        old_labels = dict(current["metadata"].get("labels") or {}) if current is not None else {}
+        outcome = decide(current)  # may mutate `current`: read nothing from it afterwards
         if isinstance(outcome, Unchanged):
             return Result(None, outcome.obj, dumps(outcome.obj), int(outcome.obj["metadata"]["resourceVersion"]))
         rv = conn.execute(
@@ -161,7 +162,6 @@ class Store:
             conn.execute(
                 update(objects).where(where_key).values(uid=obj["metadata"]["uid"], resource_version=rv, body=body)
             )
-            old_labels = current["metadata"].get("labels") or {}
             new_labels = obj["metadata"].get("labels") or {}
             if old_labels != new_labels:
                 self._replace_labels(conn, key, new_labels, had_labels=bool(old_labels))

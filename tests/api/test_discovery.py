@@ -167,7 +167,7 @@ def test_aggregated_resources(client):
 
 
 @pytest.mark.parametrize("accept", ["application/json", "*/*", None, f"{PROTOBUF},application/json",
-                                    "application/json;as=APIGroupDiscoveryList;g=apidiscovery.k8s.io;v=v1"])
+                                    f"{V2.replace('v=v2', 'v=v9')},application/json;q=0.5"])
 def test_apis_legacy_group_list(client, accept):
     headers = {"Accept": accept} if accept else {}
     response = client.get("/apis", headers=headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import runpy
+import shutil
 import signal
 import socket
 import ssl
@@ -30,7 +31,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run_ark(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ark", *args], cwd=REPO, env=env or clean_env(),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def free_port() -> int:
@@ -213,12 +214,12 @@ def wait_for_https(context: ssl.SSLContext, port: int, path: str, process: subpr
         if process.poll() is not None:
             pytest.fail(f"server exited with {process.returncode}: {process.stdout.read()}")
         try:
-            with socket.create_connection((host, port), timeout=5) as raw:
-                with context.wrap_socket(raw, server_hostname=host) as conn:
-                    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-                    data = b""
-                    while chunk := conn.recv(65536):
-                        data += chunk
+            with socket.create_connection((host, port), timeout=5) as raw, \
+                    context.wrap_socket(raw, server_hostname=host) as conn:
+                conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                data = b""
+                while chunk := conn.recv(65536):
+                    data += chunk
             head, _, body = data.decode().partition("\r\n\r\n")
             assert head.startswith("HTTP/1.1 "), head
             return body
@@ -244,6 +245,12 @@ def test_serve_end_to_end_with_kubeconfig(tmp_path):
         assert config["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{port}"
         context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
         wait_for_https(context, port, "/version", process)
+        kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+        if kubectl:  # what `make dev` tells the user to run
+            result = subprocess.run([kubectl, "get", "queries"], capture_output=True, text=True, timeout=60,
+                                    env={**clean_env(), "KUBECONFIG": str(kubeconfig)}, check=False)
+            assert result.returncode == 0, result.stderr
+            assert "No resources found" in result.stdout + result.stderr
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)

@@ -57,7 +57,9 @@ def test_defaults():
     assert settings.sqlite_path == "data/ark.db"
     assert (settings.postgres_host, settings.postgres_port, settings.postgres_db) == ("127.0.0.1", 5432, "ark")
     assert (settings.postgres_user, settings.postgres_password, settings.postgres_sslmode) == ("postgres", "", "prefer")
-    assert (settings.postgres_pool_size, settings.postgres_max_overflow, settings.postgres_connect_timeout) == (10, 10, 5)
+    assert settings.postgres_pool_size == 10
+    assert settings.postgres_max_overflow == 10
+    assert settings.postgres_connect_timeout == 5
     assert (settings.bind_address, settings.secure_port, settings.cert_dir) == ("127.0.0.1", 8443, "data/certs")
     assert settings.tls_cert_file is None and settings.tls_private_key_file is None and settings.tls_sans == ()
     assert (settings.workers, settings.auth_mode, settings.kubeconfig_out) == (1, "off", None)
@@ -265,7 +267,8 @@ def test_urls_and_bind_strings():
     assert Settings(bind_address="[::1]").bind_address == "::1"
     assert Settings(bind_address="0.0.0.0").server_url() == "https://127.0.0.1:8443"
     assert Settings(bind_address="::").server_url() == "https://[::1]:8443"
-    assert Settings(storage_driver="postgresql", postgres_port=5999).describe_database() == "PostgreSQL at 127.0.0.1:5999"
+    postgres = Settings(storage_driver="postgresql", postgres_port=5999)
+    assert postgres.describe_database() == "PostgreSQL at 127.0.0.1:5999"
 
 
 def test_parser_help_names_env_and_defaults():
