@@ -3,7 +3,7 @@
 CONTRACT 10.7, formats from apiserver ``pkg/server/healthz/healthz.go``: ``200 ok`` in
 ``text/plain``; ``?verbose`` lists every check (``[+]ping ok``) and ends with ``<endpoint>
 check passed``; ``?exclude=<check>`` skips a check; a failing check answers 500 with the list
-(``[-]database failed: <reason>``) and ``<endpoint> check failed``.
+(``[-]database failed: reason withheld``; the reason goes to the log) and ``<endpoint> check failed``.
 
 ``/readyz`` runs ``ping`` and ``database`` (``app.extensions["ark.store"].ping()``) plus any
 checks in ``app.extensions["ark.readyz_checks"]`` (a mapping of name to a callable that
@@ -11,6 +11,8 @@ raises when not ready, e.g. "the authentication ConfigMap is not loaded yet").
 ``/livez`` and ``/healthz`` run ``ping`` only: a DB outage must not get the pod restarted.
 """
 from __future__ import annotations
+
+import logging
 
 import functools
 import importlib.metadata
@@ -23,6 +25,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from ark.machinery.errors import not_found_path
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("ark_health", __name__)
 
 #: Fallback when neither ``ark.__version__`` nor package metadata give a version.
@@ -75,7 +78,8 @@ def _run(endpoint: str, checks: Iterable[tuple[str, Check]]) -> Response:
             check()
         except Exception as error:  # noqa: BLE001 - any failure makes the check fail
             failed = True
-            lines.append(f"[-]{name} failed: {_reason(error)}")
+            log.warning("%s check %s failed: %s", endpoint, name, _reason(error))
+            lines.append(f"[-]{name} failed: reason withheld")  # probes are anonymous: the log has it
         else:
             lines.append(f"[+]{name} ok")
     listing = "".join(line + "\n" for line in lines)
@@ -92,7 +96,8 @@ def _single(endpoint: str, name: str) -> Response:
             try:
                 check()
             except Exception as error:  # noqa: BLE001
-                return _text(f"internal server error: {_reason(error)}\n", 500)
+                log.warning("%s check %s failed: %s", endpoint, name, _reason(error))
+                return _text("internal server error: reason withheld\n", 500)
             return _text("ok")
     raise not_found_path()
 
