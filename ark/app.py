@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response
+from gevent import monkey
 from werkzeug.exceptions import HTTPException
 
 from ark.api import discovery, health, openapi, resources
@@ -12,7 +13,7 @@ from ark.machinery import codec
 from ark.machinery.errors import ApiError, internal
 from ark.settings import Settings
 from ark.storage.engine import create_engine_for
-from ark.storage.feed import ChangeFeed
+from ark.storage.feed import ChangeFeed, Compactor
 from ark.storage.migrations import check_current_engine
 from ark.storage.store import Store
 
@@ -46,19 +47,22 @@ def create_app(settings: Settings) -> Flask:
     engine = create_engine_for(settings)
     check_current_engine(engine)
     store = Store(engine)
-    feed = ChangeFeed(
-        store,
-        settings.watch_poll_interval,
-        compaction=lambda: store.compact(settings.history_retention, settings.history_min_revisions),
-    )
+    feed = ChangeFeed(store, settings.watch_poll_interval)
+    compactor = Compactor(store, settings.history_retention, settings.history_min_revisions,
+                          settings.history_compaction_interval)
     app.extensions["ark.settings"] = settings
     app.extensions["ark.registry"] = REGISTRY
     app.extensions["ark.store"] = store
     app.extensions["ark.feed"] = feed
+    app.extensions["ark.compactor"] = compactor
     for module in (discovery, openapi, health, resources):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(ApiError, _status_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
+    if monkey.is_module_patched("socket"):  # a gevent worker: feed (LISTEN) and compaction run from boot
+        feed.start()
+        compactor.start()
     app.before_request(feed.start)
+    app.before_request(compactor.start)
     return app

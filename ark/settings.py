@@ -61,7 +61,9 @@ class Settings:
     bookmark_interval: float = 60.0
     history_retention: float = 900.0
     history_min_revisions: int = 1000
+    history_compaction_interval: float = 60.0
     watch_queue_size: int = 1000
+    watch_timeout: float = 1800.0
     max_body_bytes: int = 3 * 1024 * 1024
     log_level: str = "info"
 
@@ -246,16 +248,20 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("max_body_bytes", int, "server", "largest request body accepted", "server.maxBodyBytes", minimum=1,
           metavar="BYTES"),
     _Spec("log_level", "choice", "server", "log level", "server.logLevel", LOG_LEVELS, metavar="LEVEL"),
-    _Spec("watch_poll_interval", "duration", "watch", "how often watchers poll for new events",
-          "watch.pollInterval", positive=True, metavar="SECONDS"),
+    _Spec("watch_poll_interval", "duration", "watch", "how often each process polls the change log on SQLite "
+          "(PostgreSQL: LISTEN/NOTIFY)", "watch.pollInterval", positive=True, metavar="SECONDS"),
     _Spec("bookmark_interval", "duration", "watch", "interval between BOOKMARK events on watches",
           "watch.bookmarkInterval", positive=True, metavar="SECONDS"),
     _Spec("history_retention", "duration", "watch", "how long change history is kept for watch resumption",
           "watch.historyRetention", positive=True, metavar="SECONDS"),
     _Spec("history_min_revisions", int, "watch", "change history entries always kept",
           "watch.historyMinRevisions", minimum=0, metavar="N"),
+    _Spec("history_compaction_interval", "duration", "watch", "how often each process trims change history older "
+          "than the retention", "watch.historyCompactionInterval", positive=True, metavar="SECONDS"),
     _Spec("watch_queue_size", int, "watch", "events buffered per watcher before it is closed",
           "watch.queueSize", minimum=1, metavar="N"),
+    _Spec("watch_timeout", "duration", "watch", "a watch without timeoutSeconds ends after 1 to 2 times this "
+          "(kube-apiserver's --min-request-timeout)", "watch.timeout", positive=True, metavar="SECONDS"),
 )
 _BY_NAME = {spec.name: spec for spec in _SPECS}
 _BY_YAML = {spec.yaml: spec for spec in _SPECS if spec.yaml}

@@ -69,4 +69,4 @@ class Admission:
             raise invalid(self.kind, name, errors)
 
 
-__all__ = ["Admission", "STRICT", "WARN"]
+__all__ = ["STRICT", "WARN", "Admission"]

@@ -12,10 +12,9 @@ raises when not ready, e.g. "the authentication ConfigMap is not loaded yet").
 """
 from __future__ import annotations
 
-import logging
-
 import functools
 import importlib.metadata
+import logging
 import os
 import platform
 import sys

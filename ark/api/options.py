@@ -36,7 +36,7 @@ def write_options(options_kind: str, allow_force: bool = False) -> WriteOptions:
             errors.append(FieldError("dryRun", f'Unsupported value: "{value}": supported values: "All"'))
     manager = args.get("fieldManager", "")
     if len(manager) > 128:
-        errors.append(FieldError("fieldManager", f'Too long: may not be more than 128 bytes'))
+        errors.append(FieldError("fieldManager", 'Too long: may not be more than 128 bytes'))
     elif manager and not manager.isprintable():
         errors.append(FieldError("fieldManager", f'Invalid value: "{manager}": must be composed of printable characters'))
     validation = args.get("fieldValidation", "") or WARN

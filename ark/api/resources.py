@@ -117,6 +117,9 @@ def _verb(method: str, named: bool) -> str:
 # Reads ------------------------------------------------------------------------------------
 
 def _get(kind: Kind, namespace: str, name: str) -> Response:
+    rv_text = request.args.get("resourceVersion", "")
+    if rv_text and rv_text != "0":  # "not older than": wait for it, as the watch cache does
+        _wait_for_revision(_parse_rv(rv_text))
     body = _store().get(kind.resource, namespace, name)
     if body is None:
         raise errors.not_found(kind, name)
@@ -208,6 +211,13 @@ def _wait_for_revision(wanted: int) -> int:
 
 # Writes -----------------------------------------------------------------------------------
 
+def _name_check(obj: dict, name: str) -> None:
+    """PUT and PATCH bodies must name the object of the URL (apiserver ``rest.go`` ``checkName``)."""
+    sent = obj["metadata"].get("name")
+    if sent != name:
+        raise errors.bad_request(f"the name of the object ({sent or ''}) does not match the name on the URL ({name})")
+
+
 def _namespace_check(obj: dict, namespace: str) -> None:
     sent = obj["metadata"].get("namespace")
     if sent and sent != namespace:
@@ -232,7 +242,7 @@ def _create(kind: Kind, namespace: str) -> Response:
     for _attempt in range(GENERATE_NAME_ATTEMPTS if generate else 1):
         name = obj["metadata"]["name"]
 
-        def decide(current: dict | None) -> Write:
+        def decide(current: dict | None, name: str = name) -> Write:
             if current is not None:
                 raise KeyExists(name)
             return Write(obj)
@@ -270,9 +280,7 @@ def _written(kind: Kind, result, dry_run: bool, warnings: list[str], status: int
 def _update(kind: Kind, namespace: str, name: str, status_only: bool) -> Response:
     options = write_options("UpdateOptions")
     obj, duplicates = decode_object(kind, read_body(), body_media_type())
-    if obj["metadata"].get("name") != name:
-        raise errors.bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name "
-                                 f"on the URL ({name})")
+    _name_check(obj, name)
     _namespace_check(obj, namespace)
     admission = Admission(kind, options, duplicates)
     admission.normalize(obj)
@@ -320,6 +328,8 @@ def _patch(kind: Kind, namespace: str, name: str, status_only: bool) -> Response
             raise errors.bad_request("the patch produced an object without metadata")
         if patched.get("apiVersion") != kind.api_version or patched.get("kind") != kind.kind:
             raise errors.bad_request("the patch may not change apiVersion or kind")
+        _name_check(patched, name)
+        _namespace_check(patched, namespace)
         _check_precondition(kind, name, current, patched["metadata"].get("resourceVersion"))
         patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         admission.normalize(patched)

@@ -1,19 +1,35 @@
-"""WATCH: a streaming response per watcher, fed by the process's change feed (CONTRACT 6).
+"""WATCH: a streaming response per watcher, fed by the process's change feed (CONTRACT 6, 8).
 
 A watcher registers with the feed *before* it reads its starting state (a snapshot, or
 history from its resourceVersion), so nothing committed in between can be missed; every
 change at or below the revision it has already covered is skipped, so nothing is sent twice.
+
+Steady state costs no database query per watcher: the feed greenlet appends each change to
+the bounded queue of every watcher on its (resource, namespace) route; the watcher's greenlet
+(gunicorn's, iterating this response) renders and writes it. Rendered lines are cached on the
+change, once per representation, for all the watchers of the process.
+
+A watcher whose queue overflows, or that the feed had to expire, gets one ERROR event with a
+410 Expired Status and its stream ends (clients relist); its queue is dropped at once, and if
+its client does not even read that far within ``OVERFLOW_GRACE_SECONDS`` the connection is
+shut down. A client that goes away is noticed while the watch is idle, without a write: the
+watch also waits on the client socket, and a readable socket whose TCP peer has closed ends it.
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 import random
+import socket
 import time
 from collections import deque
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import gevent
 import gevent.event
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, request
 
 from ark.api import representation
 from ark.kinds.registry import Kind
@@ -23,211 +39,435 @@ from ark.machinery.errors import ApiError
 from ark.storage.feed import Change, ChangeFeed
 from ark.storage.store import ADDED, DELETED, MODIFIED, ListQuery, Store
 
+log = logging.getLogger(__name__)
+
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 TOO_NEW_WAIT_SECONDS = 3.0
+OVERFLOW_GRACE_SECONDS = 5.0
+HISTORY_PAGE = 1000
+BODY, PREVIOUS = "body", "previous"
 
 
 class Watcher:
-    """One watch stream's view of the feed: a bounded queue of matching changes."""
+    """One watch stream's view of the feed: a bounded queue of the changes on its route."""
 
     def __init__(self, kind: Kind, namespace: str | None, label_selector, field_selector, capacity: int) -> None:
         self.kind = kind
         self.namespace = namespace
+        self.route = (kind.resource, namespace)
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.capacity = capacity
         self.queue: deque[Change] = deque()
-        self.overflowed = False
+        self.failure: ApiError | None = None  # set on overflow or expiry: the ERROR event to end with
+        self.closed = False  # set at shutdown: end the stream without an error
         self.ready = gevent.event.Event()
+        self.on_failure: Callable[[], None] | None = None
 
     def concerns(self, change: Change) -> bool:
         if change.resource != self.kind.resource:
             return False
         if self.namespace is not None and change.namespace != self.namespace:
             return False
-        return selectors.matches_fields(self.field_selector, {"name": change.name, "namespace": change.namespace})
+        return not self.field_selector or selectors.matches_fields(
+            self.field_selector, {"name": change.name, "namespace": change.namespace})
 
-    def deliver(self, change: Change) -> None:
-        """Called by the feed greenlet; never blocks."""
-        if self.overflowed or not self.concerns(change):
-            return
+    def deliver(self, change: Change) -> bool:
+        """Called by the feed greenlet; never blocks. False: unsubscribe this watcher."""
+        if self.failure is not None:
+            return False
+        if self.field_selector and not self.concerns(change):
+            return True
         if len(self.queue) >= self.capacity:
-            self.overflowed = True
-            self.queue.clear()
-        else:
-            self.queue.append(change)
+            log.info("watch: a watcher of %s%s fell more than %d events behind; ending it with 410 Expired",
+                     self.kind.resource, f" in {self.namespace}" if self.namespace else "", self.capacity)
+            self.fail(errors.expired(f"the watch fell too far behind: more than {self.capacity} events were "
+                                     "waiting to be sent; list again"))
+            return False
+        self.queue.append(change)
+        self.ready.set()
+        return True
+
+    @property
+    def busy(self) -> bool:
+        """Half the queue is used: the feed should let this watcher's greenlet run before going on."""
+        return len(self.queue) * 2 >= self.capacity
+
+    def expire(self, floor: int) -> None:
+        self.fail(errors.expired(f"too old resource version: the server's change feed skipped compacted "
+                                 f"revisions (oldest kept {floor}); list again"))
+
+    def close(self) -> None:
+        self.closed = True
         self.ready.set()
 
+    def fail(self, error: ApiError) -> None:
+        if self.failure is None:
+            self.failure = error
+            self.queue.clear()  # free the backlog now, not when the client gets round to reading
+            self.ready.set()
+            if self.on_failure is not None:
+                self.on_failure()
+
     def event_for(self, change: Change) -> tuple[str, str] | None:
-        """(type, object JSON) this watcher must send for ``change``, or None (selector semantics)."""
+        """(event type, BODY or PREVIOUS) this watcher sends for ``change``, or None (CONTRACT 6.3).
+
+        With a label selector, an object that starts matching is ADDED and one that stops
+        matching is DELETED with its previous content at the change's revision."""
         if not self.label_selector:
-            return change.type, change.body
-        now_matches = selectors.matches(self.label_selector, _labels(change.body))
+            return change.type, BODY
+        now_matches = selectors.matches(self.label_selector, change.labels)
         if change.type != MODIFIED or change.prev_body is None:
-            return (change.type, change.body) if now_matches else None
-        was_matching = selectors.matches(self.label_selector, _labels(change.prev_body))
+            return (change.type, BODY) if now_matches else None
+        was_matching = selectors.matches(self.label_selector, change.prev_labels)
         if now_matches:
-            return (MODIFIED if was_matching else ADDED), change.body
+            return (MODIFIED if was_matching else ADDED), BODY
         if was_matching:
-            previous = json.loads(change.prev_body)
-            previous["metadata"]["resourceVersion"] = str(change.rv)
-            return DELETED, codec.dumps(previous)
+            return DELETED, PREVIOUS
         return None
 
 
-def _labels(body: str) -> dict[str, str]:
-    return json.loads(body)["metadata"].get("labels") or {}
+def _previous_at(change: Change) -> str:
+    """The object before ``change``, stamped with the change's revision (a selector's DELETED)."""
+    previous = json.loads(change.prev_body or change.body)
+    previous["metadata"]["resourceVersion"] = str(change.rv)
+    return codec.dumps(previous)
 
 
 class Renderer:
-    """Turns events into lines of the requested representation."""
+    """Turns events into lines of the requested representation (bytes, one JSON object + newline)."""
 
-    def __init__(self, kind: Kind, rep: representation.Representation) -> None:
+    def __init__(self, kind: Kind, rep: representation.Representation, include_object: str) -> None:
         self.kind = kind
         self.rep = rep
+        self.include_object = include_object
         self.columns_sent = False
-        self.include_object = request.args.get("includeObject", "Metadata")
 
-    def event(self, type_: str, body: str) -> str:
+    def change(self, type_: str, change: Change, source: str) -> bytes:
+        """The line for an event made from ``change``: rendered once per process and representation."""
+        with_columns = self._take_columns()
+        key = (type_, source, self.rep.form, self.rep.version, self.include_object, with_columns)
+
+        def render() -> bytes:
+            body = change.body if source == BODY else change.rendered((PREVIOUS,), lambda: _previous_at(change))
+            return self._line(type_, body, with_columns)
+
+        return change.rendered(key, render)
+
+    def body(self, type_: str, body: str) -> bytes:
+        """The line for an event made from a stored body (initial events)."""
+        return self._line(type_, body, self._take_columns())
+
+    def _take_columns(self) -> bool:
+        """Table watches carry columnDefinitions on their first event only."""
+        if self.rep.form != representation.TABLE or self.columns_sent:
+            return False
+        self.columns_sent = True
+        return True
+
+    def _line(self, type_: str, body: str, with_columns: bool) -> bytes:
         if self.rep.form == representation.JSON:
-            return '{"type":"' + type_ + '","object":' + body + "}\n"
-        return codec.dumps({"type": type_, "object": self._convert(json.loads(body))}) + "\n"
-
-    def _convert(self, obj: dict) -> dict:
+            return ('{"type":"' + type_ + '","object":' + body + "}\n").encode()
+        obj = json.loads(body)
         if self.rep.form == representation.TABLE:
-            rendered = table.table(self.kind, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                                   self.include_object, self.rep.version, with_columns=not self.columns_sent)
-            self.columns_sent = True
-            return rendered
-        return table.partial_object_metadata(obj, self.rep.version)
+            converted = table.table(self.kind, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                    self.include_object, self.rep.version, with_columns=with_columns)
+        else:
+            converted = table.partial_object_metadata(obj, self.rep.version)
+        return (codec.dumps({"type": type_, "object": converted}) + "\n").encode()
 
-    def bookmark(self, rv: int, initial_events_end: bool = False) -> str:
+    def bookmark(self, rv: int, initial_events_end: bool = False) -> bytes:
+        """A BOOKMARK: an empty object of the watched kind (or its PartialObjectMetadata / Table row)."""
         metadata: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_events_end:
             metadata["annotations"] = {INITIAL_EVENTS_END: "true"}
+        obj: dict[str, Any] = {"kind": self.kind.kind, "apiVersion": self.kind.api_version, "metadata": metadata}
         if self.rep.form == representation.PARTIAL:
-            obj = {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{self.rep.version}",
-                   "metadata": metadata}
-        else:
-            obj = {"kind": self.kind.kind, "apiVersion": self.kind.api_version, "metadata": metadata}
-            if self.rep.form == representation.TABLE:
-                obj = {"kind": "Table", "apiVersion": f"meta.k8s.io/{self.rep.version}", "metadata": metadata,
-                       "columnDefinitions": None,
-                       "rows": [{"cells": [], "object": table.partial_object_metadata(obj, self.rep.version)}]}
-        return codec.dumps({"type": "BOOKMARK", "object": obj}) + "\n"
+            obj = table.partial_object_metadata(obj, self.rep.version)
+        elif self.rep.form == representation.TABLE:
+            # kube-apiserver converts the bookmark like any object; the initial-events-end row always
+            # carries PartialObjectMetadata so that the annotation survives (handlers/response.go asTable).
+            include = "Metadata" if initial_events_end else self.include_object
+            obj = table.table(self.kind, [obj], {"resourceVersion": str(rv)}, include, self.rep.version,
+                              with_columns=self._take_columns())
+        return (codec.dumps({"type": "BOOKMARK", "object": obj}) + "\n").encode()
 
 
-def _error_line(error: ApiError) -> str:
-    return codec.dumps({"type": "ERROR", "object": error.status()}) + "\n"
+def error_line(error: ApiError) -> bytes:
+    return (codec.dumps({"type": "ERROR", "object": error.status()}) + "\n").encode()
 
 
-def _options() -> tuple[str, str, bool | None]:
+class ClientMonitor:
+    """Notices, without writing, that the client of a streaming response went away.
+
+    An idle watch only learns of a dead client when a write fails, which may be a long way
+    off. So the watch also waits for its socket to become readable: a well-behaved HTTP/1.1
+    client sends nothing while it reads a response, so readability means end of stream
+    (FIN or RST, possibly after a TLS close_notify). The TCP state tells which: anything but
+    ESTABLISHED is a closed peer, and the watch ends (``gone``). Data from a live client (a
+    pipelined request, say) is left unread, and the socket state is then re-checked on a
+    slow timer instead. ``abort()`` shuts the connection down under a stuck writer.
+    """
+
+    TCP_ESTABLISHED = 1
+    RECHECK_SECONDS = (0.05, 1.0)  # first re-check soon (a FIN right after a close_notify), then slowly
+
+    def __init__(self, sock: Any, wake: gevent.event.Event) -> None:
+        self.gone = False
+        self._sock = sock
+        self._wake = wake
+        self._fd = sock.fileno()
+        loop = gevent.get_hub().loop
+        self._io = loop.io(self._fd, 1)  # 1: readable
+        self._io.start(self._readable)
+        self._timer = loop.timer(self.RECHECK_SECONDS[0], self.RECHECK_SECONDS[1])
+        self._abort_timer = None
+
+    @classmethod
+    def for_request(cls, wake: gevent.event.Event) -> ClientMonitor | None:
+        sock = request.environ.get("gunicorn.socket")
+        if sock is None:
+            return None  # not served by gunicorn (tests with Flask's client): writes will tell
+        try:
+            return cls(sock, wake)
+        except (OSError, ValueError):
+            return None
+
+    def _readable(self) -> None:
+        self._io.stop()  # level-triggered: stays readable; from now on, poll the TCP state
+        self._check()
+        if not self.gone:
+            self._timer.start(self._check)
+
+    def _check(self) -> None:
+        if self.gone or not self._peer_closed():
+            return
+        self.gone = True
+        self._timer.stop()
+        self._wake.set()
+
+    def _peer_closed(self) -> bool:
+        try:
+            info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+            return info[0] != self.TCP_ESTABLISHED
+        except (OSError, AttributeError, ValueError):  # not TCP, or not Linux: peek the raw socket
+            pass
+        try:
+            raw = socket.socket(fileno=os.dup(self._fd))
+        except OSError:
+            return True
+        try:
+            raw.setblocking(False)  # runs in the hub: must never wait
+            return raw.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        finally:
+            raw.close()
+
+    def abort_after(self, seconds: float) -> None:
+        """Shut the connection down in ``seconds`` unless closed first (a writer stuck on a full socket)."""
+        if self._abort_timer is None:
+            self._abort_timer = gevent.get_hub().loop.timer(seconds)
+            self._abort_timer.start(self._abort)
+
+    def _abort(self) -> None:
+        log.info("watch: client did not read its 410 within %.0fs; closing the connection", OVERFLOW_GRACE_SECONDS)
+        self.gone = True
+        try:
+            raw = socket.socket(fileno=os.dup(self._fd))
+        except OSError:
+            return
+        try:
+            raw.shutdown(socket.SHUT_RDWR)  # the blocked send fails (EPIPE), gunicorn closes the socket
+        except OSError:
+            pass
+        finally:
+            raw.close()
+
+    def close(self) -> None:
+        for watcher in (self._io, self._timer, self._abort_timer):
+            if watcher is not None:
+                watcher.stop()
+                watcher.close()
+
+
+def _options(default_timeout: float) -> tuple[str, bool | None, float]:
     args = request.args
     rv_text = args.get("resourceVersion", "")
     rv_match = args.get("resourceVersionMatch", "")
     send_initial_text = args.get("sendInitialEvents")
     send_initial = None if send_initial_text is None else send_initial_text in ("true", "1")
     problems = []
-    if rv_match and rv_match != "NotOlderThan":
-        problems.append(FieldError("resourceVersionMatch", f'Unsupported value: "{rv_match}": supported values: '
-                                   '"NotOlderThan"'))
     if send_initial is not None and rv_match != "NotOlderThan":
         problems.append(FieldError("resourceVersionMatch", 'Forbidden: sendInitialEvents requires setting '
                                    'resourceVersionMatch to NotOlderThan'))
     if rv_match and send_initial is None:
         problems.append(FieldError("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden for watch "
                                    "unless sendInitialEvents is provided"))
+    if rv_match and rv_match != "NotOlderThan":
+        problems.append(FieldError("resourceVersionMatch", f'Unsupported value: "{rv_match}": supported values: '
+                                   '"NotOlderThan"'))
+    if rv_match and args.get("continue"):
+        problems.append(FieldError("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden when "
+                                   "continue is provided"))
     if problems:
         raise errors.invalid_options("ListOptions", problems)
     if rv_text and not rv_text.isdigit():
         raise errors.bad_request(f'invalid resource version "{rv_text}": resourceVersion must be a non-negative '
                                  "integer")
-    return rv_text, rv_match, send_initial
+    timeout_text = args.get("timeoutSeconds", "")
+    if timeout_text and not timeout_text.isdigit():
+        raise errors.bad_request(f'invalid timeoutSeconds "{timeout_text}": must be a non-negative integer')
+    if timeout_text and int(timeout_text) > 0:
+        return rv_text, send_initial, float(timeout_text)
+    return rv_text, send_initial, default_timeout * (1 + random.random())  # as kube-apiserver spreads them
+
+
+def _wait_for(store: Store, feed: ChangeFeed, wanted: int) -> None:
+    """"Not older than N" with N ahead of us: wait (at most 3 s, as kube-apiserver's cache does)."""
+    if feed.cursor >= wanted:
+        return
+    deadline = time.monotonic() + TOO_NEW_WAIT_SECONDS
+    while True:
+        current = store.revisions()[0]
+        if current >= wanted:
+            return
+        if time.monotonic() >= deadline:
+            raise errors.too_large_resource_version(wanted, current)
+        gevent.sleep(0.05)
 
 
 def serve(kind: Kind, namespace: str | None, label_selector, field_selector) -> Response:
-    rv_text, _, send_initial = _options()
     settings = current_app.extensions["ark.settings"]
+    rv_text, send_initial, timeout = _options(settings.watch_timeout)
     store: Store = current_app.extensions["ark.store"]
     feed: ChangeFeed = current_app.extensions["ark.feed"]
     rep = representation.negotiate(is_list=False)
-    timeout_text = request.args.get("timeoutSeconds", "")
-    timeout = int(timeout_text) if timeout_text.isdigit() and int(timeout_text) > 0 else 1800 * (1 + random.random())
     bookmarks = request.args.get("allowWatchBookmarks") in ("true", "1")
-    initial = send_initial if send_initial is not None else rv_text in ("", "0")
-    start = int(rv_text) if rv_text and rv_text != "0" else 0
-    if start:
-        deadline = time.monotonic() + TOO_NEW_WAIT_SECONDS
-        while store.revisions()[0] < start:
-            if time.monotonic() >= deadline:
-                raise errors.too_large_resource_version(start, store.revisions()[0])
-            gevent.sleep(0.05)
-    watcher = Watcher(kind, namespace, label_selector, field_selector, settings.watch_queue_size)
-    renderer = Renderer(kind, rep)
+    rv = int(rv_text) if rv_text else 0
+    # Legacy watch: RV unset/"0" sends the current state first; sendInitialEvents says so explicitly.
+    initial = send_initial if send_initial is not None else rv == 0
+    if rv:
+        _wait_for(store, feed, rv)
     feed.start()
-
-    def stream() -> Iterator[str]:
-        cursor = feed.subscribe(watcher)
-        try:
-            yield from _events(store, feed, watcher, renderer, cursor, initial, start, bookmarks and send_initial,
-                               bookmarks, timeout, settings.bookmark_interval)
-        finally:
-            feed.unsubscribe(watcher)
-
-    response = Response(stream_with_context(stream()), mimetype="application/json")
+    watcher = Watcher(kind, namespace, label_selector, field_selector, settings.watch_queue_size)
+    renderer = Renderer(kind, rep, request.args.get("includeObject", "Metadata"))
+    monitor = ClientMonitor.for_request(watcher.ready)
+    if monitor is not None:
+        watcher.on_failure = lambda: monitor.abort_after(OVERFLOW_GRACE_SECONDS)
+    stream = _Stream(store, feed, watcher, renderer, monitor, initial=initial, start=rv,
+                     end_bookmark=bool(send_initial) and bookmarks, bookmarks=bookmarks, timeout=timeout,
+                     bookmark_interval=settings.bookmark_interval)
+    # No stream_with_context: the stream needs nothing from the request, and an idle watch
+    # should hold as little as possible.
+    response = Response(stream.run(), mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache, private"
     return response
 
 
-def _events(store: Store, feed: ChangeFeed, watcher: Watcher, renderer: Renderer, cursor: int, initial: bool,
-            start: int, end_bookmark: bool, bookmarks: bool, timeout: float, bookmark_interval: float) -> Iterator[str]:
-    covered = start
-    if initial:
-        page = store.list(ListQuery(watcher.kind.resource, watcher.namespace, watcher.label_selector,
-                                    watcher.field_selector))
-        for body in page.items:
-            yield renderer.event(ADDED, body)
-        covered = page.rv
-        if end_bookmark:
-            yield renderer.bookmark(covered, initial_events_end=True)
-    else:
-        _, floor = store.revisions()
-        if covered < floor - 1:
-            yield _error_line(errors.expired(f"too old resource version: {covered} ({floor})"))
+class _Stream:
+    def __init__(self, store: Store, feed: ChangeFeed, watcher: Watcher, renderer: Renderer,
+                 monitor: ClientMonitor | None, *, initial: bool, start: int, end_bookmark: bool, bookmarks: bool,
+                 timeout: float, bookmark_interval: float) -> None:
+        self.store = store
+        self.feed = feed
+        self.watcher = watcher
+        self.renderer = renderer
+        self.monitor = monitor
+        self.initial = initial
+        self.start = start
+        self.end_bookmark = end_bookmark
+        self.bookmarks = bookmarks
+        self.timeout = timeout
+        self.bookmark_interval = bookmark_interval
+        self.covered = 0  # every change at or below this revision has been dealt with
+
+    def run(self) -> Iterator[bytes]:
+        deadline = time.monotonic() + self.timeout
+        cursor = self.feed.subscribe(self.watcher)
+        try:
+            yield b""  # gunicorn sends the headers now, not with the first event
+            try:
+                yield from self._start(cursor)
+            except ApiError as err:
+                yield error_line(err)
+                return
+            except Exception:  # a database failure while reading the starting state
+                log.exception("watch: reading the starting state failed")
+                yield error_line(errors.internal("the watch could not read its starting state; retry"))
+                return
+            yield from self._follow(deadline)
+        finally:
+            self.feed.unsubscribe(self.watcher)
+            self.watcher.queue.clear()
+            if self.monitor is not None:
+                self.monitor.close()
+
+    def _start(self, cursor: int) -> Iterator[bytes]:
+        watcher, renderer = self.watcher, self.renderer
+        if self.initial:
+            page = self.store.list(ListQuery(watcher.kind.resource, watcher.namespace, watcher.label_selector,
+                                             watcher.field_selector))
+            for body in page.items:
+                yield renderer.body(ADDED, body)
+            self.covered = page.rv
+            if self.end_bookmark:
+                yield renderer.bookmark(page.rv, initial_events_end=True)
             return
-        while covered < cursor:  # history between the requested revision and the feed's position
-            rows = [row for row in store.changes_after(covered, 1000) if row.rv <= cursor]
+        if not self.start:  # sendInitialEvents=false without a revision: from the newest committed revision
+            self.covered = max(cursor, self.store.revisions()[0])  # this feed may not have read it yet
+            return
+        self.covered = self.start
+        while self.covered < cursor:  # the history between the requested revision and the feed's position
+            rows = self.store.changes_after(self.covered, HISTORY_PAGE)
+            _, floor = self.store.revisions()  # read after the rows: compaction raises the floor first
+            if self.covered < floor - 1:
+                raise errors.expired(f"too old resource version: {self.start} ({floor})")
+            rows = [row for row in rows if row.rv <= cursor]
             if not rows:
                 break
             for row in rows:
-                change = Change(row.rv, row.resource, row.namespace, row.name, row.type, row.body, row.prev_body)
+                change = Change.from_row(row)
                 if watcher.concerns(change):
                     event = watcher.event_for(change)
                     if event is not None:
-                        yield renderer.event(*event)
-                covered = row.rv
-        covered = max(covered, cursor)
-    deadline = time.monotonic() + timeout
-    next_bookmark = time.monotonic() + bookmark_interval
-    while True:
-        now = time.monotonic()
-        if now >= deadline:
-            return
-        wait = min(deadline, next_bookmark) - now if bookmarks else deadline - now
-        if not watcher.queue and not watcher.overflowed:
-            watcher.ready.clear()
-            watcher.ready.wait(timeout=max(wait, 0))
-        if watcher.overflowed:
-            yield _error_line(errors.expired("the watch fell too far behind the change stream; list again"))
-            return
-        while watcher.queue:
-            change = watcher.queue.popleft()
-            if change.rv <= covered:
+                        yield renderer.change(event[0], change, event[1])
+                self.covered = row.rv
+        self.covered = max(self.covered, cursor)
+
+    def _follow(self, deadline: float) -> Iterator[bytes]:
+        watcher, renderer, monitor = self.watcher, self.renderer, self.monitor
+        next_bookmark = time.monotonic() + self.bookmark_interval if self.bookmarks else float("inf")
+        while True:
+            if watcher.closed or (monitor is not None and monitor.gone):
+                return
+            if watcher.failure is not None:
+                yield error_line(watcher.failure)
+                return
+            while watcher.queue:
+                change = watcher.queue.popleft()
+                if change.rv <= self.covered:
+                    continue
+                self.covered = change.rv
+                event = watcher.event_for(change)
+                if event is not None:
+                    yield renderer.change(event[0], change, event[1])
+                if watcher.failure is not None:
+                    break
+            if watcher.failure is not None:
                 continue
-            covered = change.rv
-            event = watcher.event_for(change)
-            if event is not None:
-                yield renderer.event(*event)
-        if bookmarks and time.monotonic() >= next_bookmark:
-            yield renderer.bookmark(max(covered, feed.cursor))
-            next_bookmark = time.monotonic() + bookmark_interval
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if now >= next_bookmark:
+                # The queue is empty and nothing yields from the check to here: every change up to
+                # the feed's cursor that concerns this watcher has been sent.
+                yield renderer.bookmark(max(self.covered, self.feed.cursor))
+                next_bookmark = time.monotonic() + self.bookmark_interval
+                continue
+            watcher.ready.clear()
+            if watcher.queue or watcher.failure is not None or watcher.closed or (monitor is not None and monitor.gone):
+                continue
+            watcher.ready.wait(timeout=min(deadline, next_bookmark) - now)

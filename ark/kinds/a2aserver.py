@@ -48,9 +48,10 @@ KIND = Kind(
     spec=A2AServerSpec(),
     status=A2AServerStatus(),
     printer_columns=(
-        PrinterColumn("Ready", "string", ".status.conditions[?(@.type=='Ready')].status"),
-        PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status"),
-        PrinterColumn("Address", "string", ".status.lastResolvedAddress"),
-        PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
+        PrinterColumn("Ready", "string", ".status.conditions[?(@.type=='Ready')].status", "Ready status"),
+        PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status",
+                      "Discovery status"),
+        PrinterColumn("Address", "string", ".status.lastResolvedAddress", "Last resolved address"),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Age"),
     ),
 )

@@ -56,8 +56,9 @@ KIND = Kind(
     status=MCPServerStatus(),
     printer_columns=(
         PrinterColumn("Available", "string", ".status.conditions[?(@.type=='Available')].status"),
-        PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status"),
-        PrinterColumn("Tools", "integer", ".status.toolCount"),
-        PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
+        PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status",
+                      "Discovery status"),
+        PrinterColumn("Tools", "integer", ".status.toolCount", "Number of tools"),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Age"),
     ),
 )

@@ -41,8 +41,8 @@ KIND = Kind(
     spec=MemorySpec(),
     status=MemoryStatus(),
     printer_columns=(
-        PrinterColumn("Phase", "string", ".status.phase"),
-        PrinterColumn("Address", "string", ".status.lastResolvedAddress"),
-        PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
+        PrinterColumn("Phase", "string", ".status.phase", "Phase of the memory"),
+        PrinterColumn("Address", "string", ".status.lastResolvedAddress", "Last resolved address"),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Age of the memory"),
     ),
 )

@@ -27,7 +27,7 @@ class FieldError:
 
     @property
     def reason(self) -> str:
-        if self.message == "Required value":
+        if self.message.startswith("Required value"):
             return "FieldValueRequired"
         if self.message.startswith("Unsupported value"):
             return "FieldValueNotSupported"

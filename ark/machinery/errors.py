@@ -5,7 +5,8 @@ Messages follow apimachinery ``pkg/api/errors`` so that clients (kubectl, client
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ark.kinds.registry import Kind

@@ -10,7 +10,7 @@ import copy
 import json
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ark.kinds.validation import FieldError
@@ -32,7 +32,7 @@ _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 def now() -> str:
     """RFC 3339 in whole seconds, UTC, as Kubernetes stamps times."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generate_name(base: str) -> str:
@@ -79,18 +79,19 @@ def prepare_for_update(old: dict[str, Any], new: dict[str, Any], status_only: bo
     if not meta.get("uid"):
         meta["uid"] = old_meta["uid"]
     meta["creationTimestamp"] = old_meta["creationTimestamp"]
-    for field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
-        if field in old_meta:
-            meta[field] = old_meta[field]
-        else:
-            meta.pop(field, None)
+    # An update can never remove or change these once set; setting them is refused by
+    # validate_update (rest.BeforeUpdate, then ValidateObjectMetaUpdate).
+    if old_meta.get("deletionTimestamp"):
+        meta["deletionTimestamp"] = old_meta["deletionTimestamp"]
+    if old_meta.get("deletionGracePeriodSeconds") is not None and meta.get("deletionGracePeriodSeconds") is None:
+        meta["deletionGracePeriodSeconds"] = old_meta["deletionGracePeriodSeconds"]
     meta.pop("managedFields", None)  # not tracked yet: clients tolerate its absence
     return new
 
 
 def validate_update(old: dict[str, Any], new: dict[str, Any]) -> list[FieldError]:
     errors = []
-    for field in ("name", "namespace", "uid"):
+    for field in ("name", "namespace", "uid", "deletionTimestamp", "deletionGracePeriodSeconds"):
         if new["metadata"].get(field) != old["metadata"].get(field):
             errors.append(FieldError(f"metadata.{field}", f"Invalid value: {json.dumps(new['metadata'].get(field))}: "
                                      "field is immutable"))
@@ -127,6 +128,11 @@ def should_delete_on_update(obj: dict[str, Any]) -> bool:
     return bool(meta.get("deletionTimestamp")) and not meta.get("finalizers")
 
 
+def _mask_trailing_dash(prefix: str) -> str:
+    """A generateName prefix is checked as a name (apimachinery ``maskTrailingDash``, quirk included)."""
+    return prefix[:-2] + "a" if len(prefix) > 1 and prefix.endswith("-") else prefix
+
+
 def validate_object_meta(meta: Any, namespaced: bool = True) -> list[FieldError]:
     """ObjectMeta rules of apimachinery ``ValidateObjectMeta`` (name, labels, annotations...)."""
     if not isinstance(meta, dict):
@@ -136,6 +142,12 @@ def validate_object_meta(meta: Any, namespaced: bool = True) -> list[FieldError]
     def bad(field: str, value: Any, why: str) -> None:
         errors.append(FieldError(field, f"Invalid value: {json.dumps(value)}: {why}"))
 
+    generate_name = meta.get("generateName")
+    if generate_name:
+        why = subdomain_error(_mask_trailing_dash(generate_name)) if isinstance(generate_name, str) \
+            else "must be a string"
+        if why:
+            bad("metadata.generateName", generate_name, why)
     name = meta.get("name")
     if not name:
         errors.append(FieldError("metadata.name", "Required value: name or generateName is required"))
@@ -164,7 +176,7 @@ def validate_object_meta(meta: Any, namespaced: bool = True) -> list[FieldError]
             elif kind == "label":
                 why = label_value_error(item)
                 if why:
-                    bad(f"metadata.labels", item, why)
+                    bad("metadata.labels", item, why)
         if kind == "annotation" and sum(len(k) + len(v) for k, v in value.items()) > ANNOTATIONS_MAX_BYTES:
             errors.append(FieldError("metadata.annotations", "Too long: must have at most 262144 bytes"))
     finalizers = meta.get("finalizers")

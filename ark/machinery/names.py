@@ -28,7 +28,7 @@ QUALIFIED_MESSAGE = (
 LABEL_VALUE_MESSAGE = (
     "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
     "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-    f"'12345', regex used for validation is '(({_QUALIFIED_NAME})?)')"
+    f"'12345', regex used for validation is '({_QUALIFIED_NAME})?')"
 )
 
 

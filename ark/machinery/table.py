@@ -1,8 +1,8 @@
 """``meta.k8s.io`` Table and PartialObjectMetadata renderings (what ``kubectl get`` asks for)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathParserError
@@ -19,7 +19,7 @@ NAME_DESCRIPTION = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(json_path: str):
     try:
         return parse_jsonpath("$" + json_path)
@@ -83,7 +83,7 @@ def _cell(column: PrinterColumn, obj: dict[str, Any], now: datetime) -> Any:
     value = found[0].value
     if column.type == "date":
         try:
-            stamp = datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            stamp = datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         except ValueError:
             return "<unknown>"
         return human_duration((now - stamp).total_seconds())
@@ -120,7 +120,7 @@ def table(
     version: str = "v1",
     with_columns: bool = True,
 ) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "kind": "Table",
         "apiVersion": f"meta.k8s.io/{version}",

@@ -1,17 +1,30 @@
 """The change feed: one greenlet per process that reads the revision log and fans it out.
 
 Truth is the ``changes`` table read by ``rv > cursor``; nothing else carries data. The feed
-wakes on a commit in its own process, on a PostgreSQL NOTIFY (a wake-up only), and on a
-timer (the SQLite poll interval, or a safety timer on PostgreSQL), then delivers every new
-row, in revision order, to the watchers registered with it. A LISTEN connection that
-drops is re-opened with backoff; the cursor makes the catch-up exact.
+wakes on a commit in its own process, on a PostgreSQL NOTIFY (a wake-up only: the payload is
+the revision and is never trusted), and on a timer (the SQLite poll interval, or a safety
+timer on PostgreSQL), then delivers every new row, in revision order, to the subscribers
+whose route (resource, namespace) it concerns. Nothing here blocks on a subscriber: each
+``deliver`` only appends to that watcher's bounded queue.
+
+The LISTEN connection is re-opened with backoff when it drops (``pg_terminate_backend``, a
+restart, a network cut noticed by the periodic re-LISTEN); reconnecting wakes the reader,
+and the cursor makes the catch-up exact, so subscribers never see a gap. If the feed itself
+ever falls behind the compaction floor (a process stalled for longer than the retention),
+every subscriber is expired (410) instead of silently skipping revisions.
+
+The :class:`Compactor` greenlet trims the history in bounded batches on its own timer, so a
+slow or failing compaction never delays event delivery.
 """
 from __future__ import annotations
 
+import json
 import logging
+import random
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import gevent
 import gevent.event
@@ -22,36 +35,116 @@ from ark.storage.store import Store
 log = logging.getLogger(__name__)
 
 CHANNEL = "ark_changes"
+APPLICATION_NAME = "ark-apiserver change feed"
 BATCH = 1000
-POSTGRES_SAFETY_INTERVAL = 1.0
+POSTGRES_SAFETY_INTERVAL = 1.0  # re-read the log this often even without a NOTIFY
+LISTEN_CHECK_INTERVAL = 15.0  # re-issue LISTEN this often: notices a dead connection
+LISTEN_CHECK_TIMEOUT = 10.0
+BACKOFF_INITIAL, BACKOFF_MAX = 0.5, 10.0
+FAILURE_PAUSE = 1.0
+
+_FEEDS: weakref.WeakSet[ChangeFeed] = weakref.WeakSet()
 
 
-@dataclass(frozen=True)
+def close_all_feeds() -> None:
+    """End every watch of this process cleanly (call from a worker's graceful shutdown, in a
+    greenlet): clients resume from their last revision on another worker or replica, and
+    gunicorn need not wait its graceful timeout for streams that never end by themselves."""
+    for feed in list(_FEEDS):
+        feed.close_all()
+
+
 class Change:
-    """One row of the revision log."""
+    """One row of the revision log, with what its subscribers derive from it, computed once.
 
-    rv: int
-    resource: str
-    namespace: str
-    name: str
-    type: str
-    body: str
-    prev_body: str | None
+    Every watcher of a process that receives this change shares the parsed labels and the
+    rendered lines (``rendered``), so the cost of an event does not grow with the watchers.
+    """
+
+    __slots__ = ("_labels", "_lines", "_prev_labels", "body", "name", "namespace", "prev_body", "resource", "rv",
+                 "type")
+
+    def __init__(self, rv: int, resource: str, namespace: str, name: str, type: str, body: str,
+                 prev_body: str | None) -> None:
+        self.rv = rv
+        self.resource = resource
+        self.namespace = namespace
+        self.name = name
+        self.type = type
+        self.body = body
+        self.prev_body = prev_body
+        self._labels: dict | None = None
+        self._prev_labels: dict | None = None
+        self._lines: dict | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Change:
+        return cls(row.rv, row.resource, row.namespace, row.name, row.type, row.body, row.prev_body)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        if self._labels is None:
+            self._labels = json.loads(self.body)["metadata"].get("labels") or {}
+        return self._labels
+
+    @property
+    def prev_labels(self) -> dict[str, str]:
+        if self._prev_labels is None:
+            self._prev_labels = ({} if self.prev_body is None
+                                 else json.loads(self.prev_body)["metadata"].get("labels") or {})
+        return self._prev_labels
+
+    def rendered(self, key: tuple, render: Callable[[], bytes]) -> bytes:
+        """``render()``'s result, computed once per ``key`` for every watcher of this change."""
+        if self._lines is None:
+            self._lines = {}
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = render()
+        return line
+
+    def __repr__(self) -> str:
+        return f"Change({self.rv}, {self.type}, {self.resource}, {self.namespace}/{self.name})"
+
+
+class Subscriber(Protocol):
+    #: (resource, namespace) of the changes wanted; namespace None means every namespace.
+    route: tuple[str, str | None]
+
+    def deliver(self, change: Change) -> bool:
+        """Take ``change`` (never blocks); False means "unsubscribe me" (e.g. overflowed)."""
+
+    @property
+    def busy(self) -> bool:
+        """The subscriber's queue is filling up: let it run before delivering more."""
+
+    def expire(self, floor: int) -> None:
+        """The feed skipped compacted revisions: the subscriber can no longer be exact."""
+
+    def close(self) -> None:
+        """The process is shutting down: end cleanly (clients resume from their last revision)."""
 
 
 class ChangeFeed:
-    """Reads the change log after ``cursor`` and hands each change to every subscriber."""
+    """Reads the change log after ``cursor`` and hands each change to the subscribers it concerns."""
 
-    def __init__(self, store: Store, poll_interval: float, compaction: Callable[[], Any] | None = None) -> None:
+    def __init__(self, store: Store, poll_interval: float, safety_interval: float = POSTGRES_SAFETY_INTERVAL,
+                 batch: int = BATCH) -> None:
         self.store = store
         self.poll_interval = poll_interval
+        self.safety_interval = safety_interval
+        self.batch = batch
         self.cursor = store.revisions()[0]
-        self.subscribers: set[Any] = set()
+        self.routes: dict[tuple[str, str | None], set[Subscriber]] = {}
+        self.listening = False
+        self.reconnects = 0
         self._wake = gevent.event.Event()
         self._greenlet: gevent.Greenlet | None = None
         self._listener: gevent.Greenlet | None = None
-        self._compaction = compaction
         store.on_commit.append(self._committed)
+        _FEEDS.add(self)
+
+    # Lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._greenlet is None:
@@ -69,45 +162,98 @@ class ChangeFeed:
         if rv > self.cursor:
             self._wake.set()
 
-    def subscribe(self, subscriber: Any) -> int:
-        """Register ``subscriber`` (anything with ``deliver(change)``); returns the cursor at
-        registration: every change after it will be delivered, earlier ones are the
-        subscriber's to read from the store (``Store.changes_after``)."""
-        self.subscribers.add(subscriber)
+    # Subscribers ---------------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> int:
+        """Register ``subscriber``; returns the cursor at registration. Every change after it
+        will be delivered; earlier ones are the subscriber's to read from the store."""
+        self.routes.setdefault(subscriber.route, set()).add(subscriber)
         return self.cursor
 
-    def unsubscribe(self, subscriber: Any) -> None:
-        self.subscribers.discard(subscriber)
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscribers = self.routes.get(subscriber.route)
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self.routes[subscriber.route]
+
+    def close_all(self) -> None:
+        """End every subscriber cleanly (graceful shutdown: watch clients resume elsewhere)."""
+        for subscribers in list(self.routes.values()):
+            for subscriber in list(subscribers):
+                subscriber.close()
+        self.routes.clear()
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self.routes.values())
+
+    # Reading -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        interval = self.poll_interval if self.store.dialect == "sqlite" else POSTGRES_SAFETY_INTERVAL
-        last_compaction = time.monotonic()
+        interval = self.poll_interval if self.store.dialect == "sqlite" else self.safety_interval
         while True:
             self._wake.wait(timeout=interval)
             self._wake.clear()
             try:
                 self.catch_up()
-                if self._compaction is not None and time.monotonic() - last_compaction > 30:
-                    last_compaction = time.monotonic()
-                    self._compaction()
-            except Exception:  # the feed must outlive a database outage: log, back off, retry
-                log.exception("change feed: reading the change log failed; retrying")
-                gevent.sleep(1.0)
+            except Exception:  # the feed must outlive a database outage: log, pause, retry from the cursor
+                log.exception("change feed: reading the change log after revision %d failed; retrying", self.cursor)
+                gevent.sleep(FAILURE_PAUSE)
 
     def catch_up(self) -> None:
+        """Deliver every committed change after the cursor, in revision order."""
         while True:
-            rows = self.store.changes_after(self.cursor, BATCH)
+            rows = self.store.changes_after(self.cursor, self.batch)
+            if rows and rows[0].rv > self.cursor + 1:
+                self._check_gap(rows[0].rv)
             for row in rows:
-                change = Change(row.rv, row.resource, row.namespace, row.name, row.type, row.body, row.prev_body)
-                for subscriber in list(self.subscribers):
-                    subscriber.deliver(change)
+                self._dispatch(Change.from_row(row))
                 self.cursor = row.rv
-            if len(rows) < BATCH:
+            if len(rows) < self.batch:
                 return
+            gevent.sleep(0)  # a long catch-up lets the watchers drain their queues between batches
+
+    def _dispatch(self, change: Change) -> None:
+        busy = False
+        for route in ((change.resource, change.namespace), (change.resource, None)):
+            subscribers = self.routes.get(route)
+            if not subscribers:
+                continue
+            for subscriber in list(subscribers):
+                try:
+                    keep = subscriber.deliver(change)
+                except Exception:  # one broken subscriber must not stop the others (or replay the row)
+                    log.exception("change feed: a subscriber failed to take revision %d; dropping it", change.rv)
+                    keep = False
+                if not keep:
+                    self.unsubscribe(subscriber)
+                elif subscriber.busy:
+                    busy = True
+        if busy:
+            # A burst (a batch of rows read at once) must not overflow watchers that are merely
+            # waiting for their turn: let them drain. Only one stuck on a full socket stays busy,
+            # and it overflows (410) as it should.
+            gevent.sleep(0)
+
+    def _check_gap(self, first: int) -> None:
+        """Revisions after the cursor are missing: if compaction took them, expire every subscriber."""
+        _, floor = self.store.revisions()
+        if self.cursor >= floor - 1:
+            return  # not compaction (revisions are never skipped by writes today; tolerate it if they are)
+        log.warning("change feed: fell behind the compaction floor (cursor %d, floor %d, next %d); "
+                    "expiring %d watcher(s)", self.cursor, floor, first, self.subscriber_count)
+        for subscribers in list(self.routes.values()):
+            for subscriber in list(subscribers):
+                subscriber.expire(floor)
+        self.routes.clear()
+
+    # PostgreSQL LISTEN ---------------------------------------------------------------------
 
     def _listen(self) -> None:
         """Hold a LISTEN connection; each NOTIFY only wakes the reader."""
-        backoff = 0.5
+        backoff = BACKOFF_INITIAL
+        lost_since: float | None = None
         while True:
             connection = None
             try:
@@ -115,22 +261,103 @@ class ChangeFeed:
                 dbapi = connection.driver_connection
                 dbapi.autocommit = True
                 with dbapi.cursor() as cursor:
+                    cursor.execute(f"SET application_name = '{APPLICATION_NAME}'")
                     cursor.execute(f"LISTEN {CHANNEL}")
-                log.info("change feed: listening on PostgreSQL channel %s", CHANNEL)
-                self._wake.set()  # catch up on whatever was missed while not listening
-                backoff = 0.5
-                while True:
-                    gevent.select.select([dbapi], [], [], POSTGRES_SAFETY_INTERVAL * 5)
-                    dbapi.poll()
-                    if dbapi.notifies:
-                        dbapi.notifies.clear()
-                        self._wake.set()
-            except Exception as err:  # connection lost: reconnect with backoff, the cursor covers the gap
-                log.warning("change feed: LISTEN connection lost (%s); reconnecting in %.1fs", err, backoff)
-                if connection is not None:
-                    try:
-                        connection.invalidate()
-                    except Exception:  # already broken; nothing more to release
-                        pass
-                gevent.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                self.listening = True
+                if lost_since is None:
+                    log.info("change feed: listening on PostgreSQL channel %s", CHANNEL)
+                else:
+                    log.warning("change feed: LISTEN connection re-established after %.1fs; catching up from "
+                                "revision %d", time.monotonic() - lost_since, self.cursor)
+                lost_since = None
+                self._wake.set()  # catch up on whatever was committed while not listening
+                backoff = BACKOFF_INITIAL
+                self._hold(dbapi)
+            except gevent.GreenletExit:
+                self._discard(connection)
+                raise
+            except Exception as err:  # noqa: BLE001 - lost: reconnect with backoff; the cursor covers the gap
+                self.listening = False
+                self.reconnects += 1
+                if lost_since is None:
+                    lost_since = time.monotonic()
+                log.warning("change feed: LISTEN connection lost (%s); reconnecting in %.1fs",
+                            " ".join(str(err).split()) or type(err).__name__, backoff)
+                self._discard(connection)
+                self._wake.set()  # the safety timer would too; read now in case the NOTIFY was missed
+                gevent.sleep(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _hold(self, dbapi: Any) -> None:
+        """Wait for notifications until the connection fails (raises)."""
+        next_check = time.monotonic() + LISTEN_CHECK_INTERVAL
+        while True:
+            gevent.select.select([dbapi], [], [], max(0.0, next_check - time.monotonic()))
+            dbapi.poll()  # raises OperationalError when the backend is gone
+            if dbapi.notifies:
+                dbapi.notifies.clear()
+                self._wake.set()
+            if time.monotonic() >= next_check:
+                # A silently dead TCP connection never becomes readable: a round trip proves it is
+                # alive. Re-LISTEN (a no-op) keeps the backend's last query recognisable.
+                timeout = gevent.Timeout(LISTEN_CHECK_TIMEOUT, TimeoutError("LISTEN connection check timed out"))
+                with timeout, dbapi.cursor() as cursor:
+                    cursor.execute(f"LISTEN {CHANNEL}")
+                next_check = time.monotonic() + LISTEN_CHECK_INTERVAL
+
+    @staticmethod
+    def _discard(connection: Any) -> None:
+        if connection is None:
+            return
+        try:
+            connection.invalidate()  # never back to the pool: it may be mid-query or broken
+        except Exception:  # noqa: BLE001, S110 - already broken; nothing more to release
+            pass
+
+
+class Compactor:
+    """Trims the change log on a timer: older than ``retention`` seconds, never the newest
+    ``keep`` revisions (``Store.compact`` works in bounded batches and raises the floor first).
+
+    Every process runs one; a random first delay spreads them, and a run that finds nothing
+    to do costs two small reads. Failures are logged and retried on the next tick.
+    """
+
+    def __init__(self, store: Store, retention: float, keep: int, interval: float) -> None:
+        self.store = store
+        self.retention = retention
+        self.keep = keep
+        self.interval = interval
+        self.removed = 0
+        self.runs = 0
+        self.failures = 0
+        self._greenlet: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+
+    def _run(self) -> None:
+        gevent.sleep(random.uniform(0, self.interval))
+        while True:
+            self.run_once()
+            gevent.sleep(self.interval * random.uniform(0.9, 1.1))
+
+    def run_once(self) -> int:
+        self.runs += 1
+        try:
+            removed = self.store.compact(self.retention, self.keep)
+        except Exception as err:  # noqa: BLE001 - logged; the next tick retries
+            self.failures += 1
+            log.warning("history compaction failed (%s); retrying in %.0fs",
+                        " ".join(str(err).split())[:300] or type(err).__name__, self.interval)
+            return 0
+        if removed:
+            self.removed += removed
+            log.info("history compaction removed %d change(s); floor now %d", removed, self.store.revisions()[1])
+        return removed
