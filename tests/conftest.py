@@ -217,7 +217,7 @@ class Kubectl:
     def __call__(self, *args: str, input: str | None = None, check: bool = True, env: dict | None = None,
                  timeout: float = 60) -> subprocess.CompletedProcess:
         full_env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **(env or {})}
-        result = subprocess.run([str(self.binary), "--cache-dir", str(self.cache_dir), *args], input=input,
+        result = subprocess.run([str(self.binary), "--cache-dir", str(self.cache_dir), *args], input=input, check=False,
                                 capture_output=True, text=True, env=full_env, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")

@@ -98,7 +98,7 @@ def test_concurrent_writers_get_revisions_in_commit_order(store):
         try:
             for n in range(15):
                 create(store, query(f"w{index}-{n}"))
-        except Exception as err:  # surfaced below
+        except Exception as err:  # noqa: BLE001 - any failure in a writer thread is asserted on below
             errors.append(err)
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
