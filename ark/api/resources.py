@@ -82,30 +82,22 @@ def collection(version: str, namespace: str, plural: str) -> Response:
     raise errors.method_not_allowed(_verb(request.method, False), kind)
 
 
-@blueprint.route(f"{_BASE}/namespaces/<namespace>/<plural>/<name>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def item(version: str, namespace: str, plural: str, name: str) -> Response:
-    kind = _kind(version, plural)
-    if request.method == "GET":
-        return _get(kind, namespace, name)
-    if request.method == "PUT":
-        return _update(kind, namespace, name, status_only=False)
-    if request.method == "PATCH":
-        return _patch(kind, namespace, name, status_only=False)
-    if request.method == "DELETE":
-        return _delete(kind, namespace, name)
-    raise errors.method_not_allowed("create", kind)
-
-
-@blueprint.route(f"{_BASE}/namespaces/<namespace>/<plural>/<name>/status",
+@blueprint.route(f"{_BASE}/namespaces/<namespace>/<plural>/<name>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                 defaults={"subresource": None})
+@blueprint.route(f"{_BASE}/namespaces/<namespace>/<plural>/<name>/<any(status):subresource>",
                  methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def status(version: str, namespace: str, plural: str, name: str) -> Response:
+def item(version: str, namespace: str, plural: str, name: str, subresource: str | None) -> Response:
+    """One object, or its ``/status`` subresource (GET returns the whole object for both)."""
     kind = _kind(version, plural)
+    status_only = subresource == "status"
     if request.method == "GET":
         return _get(kind, namespace, name)
     if request.method == "PUT":
-        return _update(kind, namespace, name, status_only=True)
+        return _update(kind, namespace, name, status_only)
     if request.method == "PATCH":
-        return _patch(kind, namespace, name, status_only=True)
+        return _patch(kind, namespace, name, status_only)
+    if request.method == "DELETE" and not status_only:
+        return _delete(kind, namespace, name)
     raise errors.method_not_allowed(_verb(request.method, True), kind)
 
 
