@@ -1,24 +1,26 @@
 """API discovery: ``/apis`` (aggregated v2/v2beta1 or legacy), ``/apis/G``, ``/apis/G/V``, ``/api``.
 
 CONTRACT section 1. Every document is derived from the kind registry alone, serialized once
-per registry and served from memory: discovery never touches the database (the aggregator's
-availability probe has a 5 s budget).
+when the app registers the blueprint (into ``app.extensions["ark.discovery"]``) and served from
+memory: discovery never touches the database (the aggregator's availability probe has a 5 s
+budget).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 
-from ark.api.negotiation import Offer, etag_matches, require
+from ark.api.negotiation import Document, Offer, app_registry, require, serve
 from ark.kinds.registry import GROUP, Kind, Registry
 from ark.machinery.errors import not_found_path
 
 blueprint = Blueprint("ark_discovery", __name__)
+
+#: Where the app keeps the serialized :class:`DiscoveryDocs`.
+EXTENSION = "ark.discovery"
 
 #: What CRD discovery publishes for a resource, in the legacy (``APIResourceList``) order.
 RESOURCE_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
@@ -42,29 +44,6 @@ APIS_OFFERS = (
     Offer("application/json", value="legacy"),
 )
 JSON_OFFERS = (Offer("application/json"),)
-
-
-def _dumps(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def etag_of(body: bytes) -> str:
-    """The quoted upper-hex SHA-512 of ``body`` (apiserver ``discovery/aggregated/etag.go``)."""
-    return '"' + hashlib.sha512(body).hexdigest().upper() + '"'
-
-
-@dataclass(frozen=True)
-class Cached:
-    """A serialized document with its ETag and Content-Type."""
-
-    body: bytes
-    etag: str
-    content_type: str = "application/json"
-
-    @classmethod
-    def of(cls, document: Any, content_type: str = "application/json") -> Cached:
-        body = _dumps(document)
-        return cls(body, etag_of(body), content_type)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,65 +147,35 @@ def aggregated_discovery(registry: Registry, api_version: str = "v2") -> dict[st
 class DiscoveryDocs:
     """Every discovery response of one registry, serialized."""
 
-    aggregated: dict[str, Cached]  # "v2" / "v2beta1"
-    group_list: Cached
-    group: Cached
-    resource_lists: dict[str, Cached]  # version -> APIResourceList
+    aggregated: dict[str, Document]  # "v2" / "v2beta1"
+    group_list: Document
+    group: Document
+    resource_lists: dict[str, Document]  # version -> APIResourceList
 
     @classmethod
     def build(cls, registry: Registry) -> DiscoveryDocs:
         aggregated = {
-            offer.value: Cached.of(aggregated_discovery(registry, offer.value), offer.header)
+            offer.value: Document.of(aggregated_discovery(registry, offer.value), offer.header)
             for offer in APIS_OFFERS
             if offer.value != "legacy"
         }
         group = dict(kind="APIGroup", apiVersion="v1", **api_group(registry)) if registry.versions() else None
         return cls(
             aggregated=aggregated,
-            group_list=Cached.of(api_group_list(registry)),
-            group=Cached.of(group),
-            resource_lists={v: Cached.of(api_resource_list(registry, v)) for v in registry.versions()},
+            group_list=Document.of(api_group_list(registry)),
+            group=Document.of(group),
+            resource_lists={v: Document.of(api_resource_list(registry, v)) for v in registry.versions()},
         )
 
 
-_lock = threading.Lock()
-_cache: dict[int, tuple[Registry, DiscoveryDocs]] = {}
-
-
-def docs_for(registry: Registry) -> DiscoveryDocs:
-    """The registry's documents, built on first use and kept for the life of the process."""
-    entry = _cache.get(id(registry))
-    if entry is not None and entry[0] is registry:
-        return entry[1]
-    with _lock:
-        entry = _cache.get(id(registry))
-        if entry is None or entry[0] is not registry:
-            entry = (registry, DiscoveryDocs.build(registry))
-            _cache[id(registry)] = entry
-        return entry[1]
-
-
 @blueprint.record_once
-def _warm(state) -> None:
-    registry = state.app.extensions.get("ark.registry")
-    if registry is not None:
-        docs_for(registry)
+def _build_documents(state: BlueprintSetupState) -> None:
+    """Serialize every document once, when the app registers the blueprint."""
+    state.app.extensions[EXTENSION] = DiscoveryDocs.build(app_registry(state.app, blueprint.name))
 
 
 def _docs() -> DiscoveryDocs:
-    return docs_for(current_app.extensions["ark.registry"])
-
-
-def serve(cached: Cached, vary: bool = True) -> Response:
-    """``cached`` with its ETag, or 304 when the client already holds it."""
-    headers = {"ETag": cached.etag}
-    if vary:
-        headers["Vary"] = "Accept"
-    if etag_matches(request.headers.get("If-None-Match"), cached.etag):
-        return Response(status=304, headers=headers)
-    response = Response(cached.body, status=200, headers=headers)
-    response.headers["Content-Type"] = cached.content_type
-    return response
+    return current_app.extensions[EXTENSION]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,11 +205,11 @@ def api_group_view() -> Response:
 @blueprint.get(f"/apis/{GROUP}/<version>")
 @blueprint.get(f"/apis/{GROUP}/<version>/")
 def api_resource_list_view(version: str) -> Response:
-    cached = _docs().resource_lists.get(version)
-    if cached is None:
+    document = _docs().resource_lists.get(version)
+    if document is None:
         raise not_found_path()
     require(request.headers.get("Accept"), JSON_OFFERS)
-    return serve(cached)
+    return serve(document)
 
 
 @blueprint.get("/api")

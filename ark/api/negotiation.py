@@ -25,11 +25,16 @@ Typical use::
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from flask import Flask, Response, request
+
+from ark.kinds.registry import Registry
 from ark.machinery.errors import ApiError, not_acceptable
 
 #: Parameters that never decide whether a range matches an offer.
@@ -267,7 +272,62 @@ def not_acceptable_error(offers: Iterable[Offer]) -> ApiError:
     return not_acceptable(acceptable_types(offers))
 
 
-# Conditional requests (RFC 9110 section 13.1.2), shared by discovery and OpenAPI.
+# ---------------------------------------------------------------------------------------------
+# Serialized documents and conditional requests (RFC 9110 section 13.1.2), shared by discovery
+# and OpenAPI: both build their documents from the kind registry once, when the app registers
+# their blueprint, and serve them from memory with a SHA-512 ETag.
+
+
+def compact_json(document: Any) -> bytes:
+    """``document`` as compact UTF-8 JSON with sorted keys: the served bytes."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Document:
+    """A serialized document, its hash and the ``Content-Type`` to serve it with.
+
+    ``hash`` is the upper-hex SHA-512 of ``body``, as apiserver ``discovery/aggregated/etag.go``
+    and kube-openapi ``computeETag`` compute it; ``etag`` is that hash quoted.
+    """
+
+    body: bytes
+    hash: str
+    content_type: str = "application/json"
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.hash}"'
+
+    @classmethod
+    def of(cls, document: Any, content_type: str = "application/json") -> Document:
+        body = compact_json(document)
+        return cls(body, hashlib.sha512(body).hexdigest().upper(), content_type)
+
+
+def app_registry(app: Flask, needed_by: str) -> Registry:
+    """``app.extensions["ark.registry"]``, or a KeyError naming what needed it.
+
+    Called at blueprint registration: the app must set the registry first (``ark.app``).
+    """
+    try:
+        return app.extensions["ark.registry"]
+    except KeyError:
+        raise KeyError(
+            f"app.extensions['ark.registry'] is not set: set it before registering the {needed_by!r} blueprint"
+        ) from None
+
+
+def serve(document: Document, headers: Mapping[str, str] | None = None) -> Response:
+    """``document`` with its ETag and ``Vary: Accept`` (plus ``headers``), or a bodiless 304
+    when the request's ``If-None-Match`` already names it."""
+    all_headers = {"ETag": document.etag, "Vary": "Accept", **(headers or {})}
+    if etag_matches(request.headers.get("If-None-Match"), document.etag):
+        return Response(status=304, headers=all_headers)
+    response = Response(document.body, status=200, headers=all_headers)
+    response.headers["Content-Type"] = document.content_type
+    return response
+
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an ``If-None-Match`` header matches ``etag`` (quoted; weak comparison)."""

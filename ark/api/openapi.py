@@ -10,7 +10,8 @@ parameters and accepts JSON patch, merge patch and apply patch only (never strat
 patch). Nested schemas are inlined, as in a CRD's ``openAPIV3Schema``, so two kinds' classes
 can never collide; only the shared ``io.k8s.apimachinery`` meta types are components.
 
-Documents are built once per registry and served as cached bytes. ``python -m
+Documents are built once, when the app registers the blueprint (into
+``app.extensions["ark.openapi"]``), and served as cached bytes. ``python -m
 ark.api.openapi --write`` refreshes the snapshot in ``docs/openapi/``; ``--check`` fails
 when it is stale.
 """
@@ -18,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +32,19 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.field_converter import DEFAULT_FIELD_MAPPING
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import Blueprint, Response, current_app, redirect, request
+from flask.blueprints import BlueprintSetupState
 from marshmallow import Schema, fields
 from werkzeug.http import http_date
 
-from ark.api.negotiation import ALL_PARAMS, Offer, etag_matches, require
+from ark.api.negotiation import ALL_PARAMS, Document, Offer, app_registry, require, serve
 from ark.kinds import fields as ark_fields
 from ark.kinds.registry import GROUP, Kind, Registry
 from ark.machinery.errors import not_found_path
 
 blueprint = Blueprint("ark_openapi", __name__)
+
+#: Where the app keeps the serialized :class:`OpenAPIDocs`.
+EXTENSION = "ark.openapi"
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 PATCH_CONTENT_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
@@ -646,33 +649,9 @@ def build_v2(registry: Registry) -> dict[str, Any]:
     return _build(kinds, "2.0", "unversioned")
 
 
-def _compact(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-
-
 def render_snapshot(document: Any) -> str:
     """The committed form: pretty, sorted keys, trailing newline."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _hash(body: bytes) -> str:
-    """Upper-hex SHA-512, as kube-openapi ``computeETag``."""
-    return hashlib.sha512(body).hexdigest().upper()
-
-
-@dataclass(frozen=True)
-class Served:
-    body: bytes
-    hash: str
-
-    @property
-    def etag(self) -> str:
-        return f'"{self.hash}"'
-
-    @classmethod
-    def of(cls, document: Any) -> Served:
-        body = _compact(document)
-        return cls(body, _hash(body))
 
 
 def gv_key(version: str) -> str:
@@ -682,48 +661,30 @@ def gv_key(version: str) -> str:
 
 @dataclass(frozen=True)
 class OpenAPIDocs:
-    v3: dict[str, Served]  # version -> document
-    v3_root: Served
-    v2: Served
+    v3: dict[str, Document]  # version -> document
+    v3_root: Document
+    v2: Document
 
     @classmethod
     def build(cls, registry: Registry) -> OpenAPIDocs:
-        v3 = {version: Served.of(build_v3(registry, version)) for version in registry.versions()}
+        v3 = {version: Document.of(build_v3(registry, version)) for version in registry.versions()}
         root = {
             "paths": {
-                gv_key(version): {"serverRelativeURL": f"/openapi/v3/{gv_key(version)}?hash={served.hash}"}
-                for version, served in v3.items()
+                gv_key(version): {"serverRelativeURL": f"/openapi/v3/{gv_key(version)}?hash={document.hash}"}
+                for version, document in v3.items()
             }
         }
-        return cls(v3=v3, v3_root=Served.of(root), v2=Served.of(build_v2(registry)))
-
-
-_lock = threading.Lock()
-_cache: dict[int, tuple[Registry, OpenAPIDocs]] = {}
-
-
-def docs_for(registry: Registry) -> OpenAPIDocs:
-    """The registry's documents, built on first use and kept for the life of the process."""
-    entry = _cache.get(id(registry))
-    if entry is not None and entry[0] is registry:
-        return entry[1]
-    with _lock:
-        entry = _cache.get(id(registry))
-        if entry is None or entry[0] is not registry:
-            entry = (registry, OpenAPIDocs.build(registry))
-            _cache[id(registry)] = entry
-        return entry[1]
+        return cls(v3=v3, v3_root=Document.of(root), v2=Document.of(build_v2(registry)))
 
 
 @blueprint.record_once
-def _warm(state) -> None:
-    registry = state.app.extensions.get("ark.registry")
-    if registry is not None:
-        docs_for(registry)
+def _build_documents(state: BlueprintSetupState) -> None:
+    """Serialize every document once, when the app registers the blueprint."""
+    state.app.extensions[EXTENSION] = OpenAPIDocs.build(app_registry(state.app, blueprint.name))
 
 
 def _docs() -> OpenAPIDocs:
-    return docs_for(current_app.extensions["ark.registry"])
+    return current_app.extensions[EXTENSION]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -733,42 +694,38 @@ def _docs() -> OpenAPIDocs:
 JSON_OFFERS = (Offer("application/json"),)
 
 
-def _serve(served: Served, headers: dict[str, str] | None = None) -> Response:
+def _require_json() -> None:
     require(request.headers.get("Accept"), JSON_OFFERS, ignore=ALL_PARAMS)
-    all_headers = {"ETag": served.etag, "Vary": "Accept", **(headers or {})}
-    if etag_matches(request.headers.get("If-None-Match"), served.etag):
-        return Response(status=304, headers=all_headers)
-    response = Response(served.body, status=200, headers=all_headers)
-    response.headers["Content-Type"] = "application/json"
-    return response
 
 
 @blueprint.get("/openapi/v3")
 @blueprint.get("/openapi/v3/")
 def openapi_v3_root() -> Response:
-    return _serve(_docs().v3_root)
+    _require_json()
+    return serve(_docs().v3_root)
 
 
 @blueprint.get(f"/openapi/v3/apis/{GROUP}/<version>")
 def openapi_v3(version: str) -> Response:
-    served = _docs().v3.get(version)
-    if served is None:
+    document = _docs().v3.get(version)
+    if document is None:
         raise not_found_path()
-    require(request.headers.get("Accept"), JSON_OFFERS, ignore=ALL_PARAMS)
+    _require_json()
     wanted = request.args.get("hash")
-    if wanted and wanted != served.hash:
-        response = redirect(f"/openapi/v3/{gv_key(version)}?hash={served.hash}", code=301)
+    if wanted and wanted != document.hash:
+        response = redirect(f"/openapi/v3/{gv_key(version)}?hash={document.hash}", code=301)
         response.headers["Vary"] = "Accept"
         return response
     headers = {}
     if wanted:
         headers = {"Cache-Control": "public, immutable", "Expires": http_date(time.time() + 365 * 24 * 3600)}
-    return _serve(served, headers)
+    return serve(document, headers)
 
 
 @blueprint.get("/openapi/v2")
 def openapi_v2() -> Response:
-    return _serve(_docs().v2)
+    _require_json()
+    return serve(_docs().v2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,16 @@ import pytest
 from flask import Flask, jsonify
 
 from ark.api import discovery, health, openapi
-from ark.api.negotiation import ALL_PARAMS, MediaRange, Offer, etag_matches, negotiate, parse_accept, require
+from ark.api.negotiation import (
+    ALL_PARAMS,
+    Document,
+    MediaRange,
+    Offer,
+    etag_matches,
+    negotiate,
+    parse_accept,
+    require,
+)
 from ark.kinds import REGISTRY
 from ark.machinery.errors import ApiError
 
@@ -34,16 +43,11 @@ class FakeStore:
             raise self.error
 
 
-@pytest.fixture
-def fake_store() -> FakeStore:
-    return FakeStore()
-
-
-@pytest.fixture
-def app(fake_store: FakeStore) -> Flask:
+@pytest.fixture(scope="module")
+def app() -> Flask:
+    """One app per module: registering the blueprints serializes every document (OpenAPI takes a while)."""
     app = Flask("discovery-test")
     app.extensions["ark.registry"] = REGISTRY
-    app.extensions["ark.store"] = fake_store
     for module in (discovery, openapi, health):
         app.register_blueprint(module.blueprint)
 
@@ -55,7 +59,14 @@ def app(fake_store: FakeStore) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask):
+def fake_store(app: Flask, monkeypatch: pytest.MonkeyPatch) -> FakeStore:
+    store = FakeStore()
+    monkeypatch.setitem(app.extensions, "ark.store", store)
+    return store
+
+
+@pytest.fixture
+def client(app: Flask, fake_store: FakeStore):
     return app.test_client()
 
 
@@ -204,14 +215,32 @@ def test_apis_if_none_match_gives_304(client):
     assert legacy.status_code == 200 and legacy.headers["ETag"] != etag
 
 
-def test_documents_are_built_once_and_never_touch_the_store(client, fake_store):
-    docs = discovery.docs_for(REGISTRY)
+def test_documents_are_built_once_and_never_touch_the_store(app, client, fake_store):
+    docs = app.extensions["ark.discovery"]
+    assert isinstance(docs, discovery.DiscoveryDocs)
     for _ in range(3):
         client.get("/apis", headers={"Accept": V2})
         client.get(f"/apis/{GROUP}/v1alpha1")
-    assert discovery.docs_for(REGISTRY) is docs
+    assert app.extensions["ark.discovery"] is docs
     assert client.get("/apis", headers={"Accept": V2}).data == docs.aggregated["v2"].body
+    assert client.get(f"/apis/{GROUP}/v1alpha1").data == docs.resource_lists["v1alpha1"].body
     assert fake_store.pings == 0
+
+
+def test_registering_without_a_registry_fails_loudly():
+    app = Flask("no-registry")
+    with pytest.raises(KeyError, match=r"ark\.registry.*'ark_discovery'"):
+        app.register_blueprint(discovery.blueprint)
+    assert "ark.discovery" not in app.extensions
+
+
+def test_document_hash_etag_and_compact_sorted_body():
+    document = Document.of({"b": 1, "a": ["é"]}, "application/json;as=X")
+    assert document.body == '{"a":["é"],"b":1}'.encode()
+    assert document.hash == hashlib.sha512(document.body).hexdigest().upper()
+    assert document.etag == f'"{document.hash}"'
+    assert document.content_type == "application/json;as=X"
+    assert Document.of(None).content_type == "application/json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,11 +342,11 @@ def test_readyz_fails_when_ping_raises_and_logs_the_withheld_reason(client, fake
     assert client.get("/healthz").status_code == 200
 
 
-def test_readyz_extra_checks(app, client, caplog):
+def test_readyz_extra_checks(app, client, caplog, monkeypatch):
     def auth_not_loaded():
         raise LookupError("extension-apiserver-authentication not loaded")
 
-    app.extensions["ark.readyz_checks"] = {"authentication": auth_not_loaded}
+    monkeypatch.setitem(app.extensions, "ark.readyz_checks", {"authentication": auth_not_loaded})
     text = client.get("/readyz").get_data(as_text=True)
     assert "[-]authentication failed: reason withheld" in text
     assert "LookupError: extension-apiserver-authentication not loaded" in caplog.text

@@ -20,8 +20,9 @@ SMP = "strategic-merge-patch"
 PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def app() -> Flask:
+    """One app per module: registering the blueprint builds every document (which takes a while)."""
     app = Flask("openapi-test")
     app.extensions["ark.registry"] = REGISTRY
     app.register_blueprint(openapi.blueprint)
@@ -345,10 +346,23 @@ def test_v2_endpoint(client):
     assert client.get("/openapi/v2", headers={"If-None-Match": etag}).status_code == 304
 
 
-def test_documents_are_cached(client):
-    docs = openapi.docs_for(REGISTRY)
-    assert openapi.docs_for(REGISTRY) is docs
+def test_documents_are_built_once_at_registration(app, client):
+    docs = app.extensions["ark.openapi"]
+    assert isinstance(docs, openapi.OpenAPIDocs)
+    for _ in range(3):
+        client.get("/openapi/v2")
+        client.get("/openapi/v3")
+    assert app.extensions["ark.openapi"] is docs
     assert client.get("/openapi/v2").data == docs.v2.body
+    assert client.get("/openapi/v3").data == docs.v3_root.body
+    assert client.get(f"/openapi/v3/apis/{GROUP}/v1alpha1").data == docs.v3["v1alpha1"].body
+
+
+def test_registering_without_a_registry_fails_loudly():
+    app = Flask("no-registry")
+    with pytest.raises(KeyError, match=r"ark\.registry.*'ark_openapi'"):
+        app.register_blueprint(openapi.blueprint)
+    assert "ark.openapi" not in app.extensions
 
 
 # ---------------------------------------------------------------------------------------------
