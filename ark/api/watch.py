@@ -93,9 +93,8 @@ class Watcher:
         """Half the queue is used: the feed should let this watcher's greenlet run before going on."""
         return len(self.queue) * 2 >= self.capacity
 
-    def expire(self, floor: int) -> None:
-        self.fail(errors.expired(f"too old resource version: the server's change feed skipped compacted "
-                                 f"revisions (oldest kept {floor}); list again"))
+    def expire(self, message: str) -> None:
+        self.fail(errors.expired(message))
 
     def close(self) -> None:
         self.closed = True
@@ -224,8 +223,7 @@ class ClientMonitor:
         self._abort_timer = None
 
     @classmethod
-    def for_request(cls, wake: gevent.event.Event) -> ClientMonitor | None:
-        sock = request.environ.get("gunicorn.socket")
+    def for_socket(cls, sock: Any, wake: gevent.event.Event) -> ClientMonitor | None:
         if sock is None:
             return None  # not served by gunicorn (tests with Flask's client): writes will tell
         try:
@@ -354,10 +352,7 @@ def serve(kind: Kind, namespace: str | None, label_selector, field_selector) -> 
     feed.start()
     watcher = Watcher(kind, namespace, label_selector, field_selector, settings.watch_queue_size)
     renderer = Renderer(kind, rep, request.args.get("includeObject", "Metadata"))
-    monitor = ClientMonitor.for_request(watcher.ready)
-    if monitor is not None:
-        watcher.on_failure = lambda: monitor.abort_after(OVERFLOW_GRACE_SECONDS)
-    stream = _Stream(store, feed, watcher, renderer, monitor, initial=initial, start=rv,
+    stream = _Stream(store, feed, watcher, renderer, request.environ.get("gunicorn.socket"), initial=initial, start=rv,
                      end_bookmark=bool(send_initial) and bookmarks, bookmarks=bookmarks, timeout=timeout,
                      bookmark_interval=settings.bookmark_interval)
     # No stream_with_context: the stream needs nothing from the request, and an idle watch
@@ -368,14 +363,15 @@ def serve(kind: Kind, namespace: str | None, label_selector, field_selector) -> 
 
 
 class _Stream:
-    def __init__(self, store: Store, feed: ChangeFeed, watcher: Watcher, renderer: Renderer,
-                 monitor: ClientMonitor | None, *, initial: bool, start: int, end_bookmark: bool, bookmarks: bool,
-                 timeout: float, bookmark_interval: float) -> None:
+    def __init__(self, store: Store, feed: ChangeFeed, watcher: Watcher, renderer: Renderer, sock: Any, *,
+                 initial: bool, start: int, end_bookmark: bool, bookmarks: bool, timeout: float,
+                 bookmark_interval: float) -> None:
         self.store = store
         self.feed = feed
         self.watcher = watcher
         self.renderer = renderer
-        self.monitor = monitor
+        self.sock = sock
+        self.monitor: ClientMonitor | None = None
         self.initial = initial
         self.start = start
         self.end_bookmark = end_bookmark
@@ -385,11 +381,21 @@ class _Stream:
         self.covered = 0  # every change at or below this revision has been dealt with
 
     def run(self) -> Iterator[bytes]:
+        # Everything that needs releasing is acquired here, inside the generator, so that its
+        # finally clause (run when gunicorn closes the response) always releases it.
         deadline = time.monotonic() + self.timeout
+        monitor = self.monitor = ClientMonitor.for_socket(self.sock, self.watcher.ready)
+        if monitor is not None:
+            self.watcher.on_failure = lambda: monitor.abort_after(OVERFLOW_GRACE_SECONDS)
         cursor = self.feed.subscribe(self.watcher)
         try:
-            yield b""  # gunicorn sends the headers now, not with the first event
             try:
+                if not self.initial and not self.start:
+                    # "From now": the newest committed revision (this process's feed may not have
+                    # read it yet), fixed before the headers go out, so that a client writing once
+                    # it has them sees its write.
+                    cursor = max(cursor, self.store.revisions()[0])
+                yield b""  # gunicorn sends the headers now, not with the first event
                 yield from self._start(cursor)
             except ApiError as err:
                 yield error_line(err)
@@ -402,8 +408,10 @@ class _Stream:
         finally:
             self.feed.unsubscribe(self.watcher)
             self.watcher.queue.clear()
-            if self.monitor is not None:
-                self.monitor.close()
+            self.watcher.on_failure = None
+            if monitor is not None:
+                monitor.close()
+            self.monitor = self.sock = None
 
     def _start(self, cursor: int) -> Iterator[bytes]:
         watcher, renderer = self.watcher, self.renderer
@@ -416,8 +424,8 @@ class _Stream:
             if self.end_bookmark:
                 yield renderer.bookmark(page.rv, initial_events_end=True)
             return
-        if not self.start:  # sendInitialEvents=false without a revision: from the newest committed revision
-            self.covered = max(cursor, self.store.revisions()[0])  # this feed may not have read it yet
+        if not self.start:  # sendInitialEvents=false without a revision: from now (see run)
+            self.covered = cursor
             return
         self.covered = self.start
         while self.covered < cursor:  # the history between the requested revision and the feed's position

@@ -42,6 +42,7 @@ LISTEN_CHECK_INTERVAL = 15.0  # re-issue LISTEN this often: notices a dead conne
 LISTEN_CHECK_TIMEOUT = 10.0
 BACKOFF_INITIAL, BACKOFF_MAX = 0.5, 10.0
 FAILURE_PAUSE = 1.0
+REWIND_CHECK_INTERVAL = 1.0  # when idle, check this often that the revision has not gone backwards
 
 _FEEDS: weakref.WeakSet[ChangeFeed] = weakref.WeakSet()
 
@@ -118,8 +119,8 @@ class Subscriber(Protocol):
     def busy(self) -> bool:
         """The subscriber's queue is filling up: let it run before delivering more."""
 
-    def expire(self, floor: int) -> None:
-        """The feed skipped compacted revisions: the subscriber can no longer be exact."""
+    def expire(self, message: str) -> None:
+        """The feed cannot be exact any more (compacted past it, or the database went back): end with 410."""
 
     def close(self) -> None:
         """The process is shutting down: end cleanly (clients resume from their last revision)."""
@@ -138,6 +139,7 @@ class ChangeFeed:
         self.routes: dict[tuple[str, str | None], set[Subscriber]] = {}
         self.listening = False
         self.reconnects = 0
+        self._rewind_checked = 0.0
         self._wake = gevent.event.Event()
         self._greenlet: gevent.Greenlet | None = None
         self._listener: gevent.Greenlet | None = None
@@ -208,13 +210,39 @@ class ChangeFeed:
             if rows and rows[0].rv > self.cursor + 1:
                 self._check_gap(rows[0].rv)
             for row in rows:
-                self._dispatch(Change.from_row(row))
-                self.cursor = row.rv
+                busy = self._dispatch(Change.from_row(row))
+                self.cursor = row.rv  # before any yield: a watcher subscribing now reads history up to here
+                if busy:
+                    # A burst (a batch of rows read at once) must not overflow watchers that are
+                    # merely waiting for their turn: let them drain. Only one stuck on a full
+                    # socket stays busy, and it overflows (410) as it should.
+                    gevent.sleep(0)
+            if not rows:
+                self._check_rewind()
             if len(rows) < self.batch:
                 return
             gevent.sleep(0)  # a long catch-up lets the watchers drain their queues between batches
 
-    def _dispatch(self, change: Change) -> None:
+    def _check_rewind(self) -> None:
+        """A database restored from a backup (or emptied) is behind the cursor: its new revisions
+        would never be read. Expire every subscriber (410: clients relist) and follow it again."""
+        now = time.monotonic()
+        if now - self._rewind_checked < REWIND_CHECK_INTERVAL:
+            return
+        self._rewind_checked = now
+        current, _ = self.store.revisions()
+        if current >= self.cursor:
+            return
+        log.error("change feed: the database's revision %d is behind the feed's %d (restored or replaced?); "
+                  "expiring %d watcher(s)", current, self.cursor, self.subscriber_count)
+        for subscribers in list(self.routes.values()):
+            for subscriber in list(subscribers):
+                subscriber.expire(f"the server's revision went back to {current}; list again")
+        self.routes.clear()
+        self.cursor = current
+
+    def _dispatch(self, change: Change) -> bool:
+        """Hand ``change`` to the subscribers of its route; True if one of them is getting full."""
         busy = False
         for route in ((change.resource, change.namespace), (change.resource, None)):
             subscribers = self.routes.get(route)
@@ -230,11 +258,7 @@ class ChangeFeed:
                     self.unsubscribe(subscriber)
                 elif subscriber.busy:
                     busy = True
-        if busy:
-            # A burst (a batch of rows read at once) must not overflow watchers that are merely
-            # waiting for their turn: let them drain. Only one stuck on a full socket stays busy,
-            # and it overflows (410) as it should.
-            gevent.sleep(0)
+        return busy
 
     def _check_gap(self, first: int) -> None:
         """Revisions after the cursor are missing: if compaction took them, expire every subscriber."""
@@ -245,7 +269,8 @@ class ChangeFeed:
                     "expiring %d watcher(s)", self.cursor, floor, first, self.subscriber_count)
         for subscribers in list(self.routes.values()):
             for subscriber in list(subscribers):
-                subscriber.expire(floor)
+                subscriber.expire(f"too old resource version: the server's change feed fell behind the "
+                                  f"compaction floor ({floor}); list again")
         self.routes.clear()
 
     # PostgreSQL LISTEN ---------------------------------------------------------------------
