@@ -18,10 +18,12 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 from gunicorn.app.base import BaseApplication
 
 from ark.security.tls import ServingCert, ensure_serving_cert
 from ark.settings import Settings
+from ark.storage.feed import close_all_feeds
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,21 @@ def _post_fork_hook(settings: Settings) -> Callable:
             import psycogreen.gevent
 
             psycogreen.gevent.patch_psycopg()
+        _end_watches_on_exit(worker)
 
     return post_fork
+
+
+def _end_watches_on_exit(worker) -> None:
+    """On a graceful stop, end open watches at once (clients resume elsewhere from their last
+    revision) instead of letting gunicorn wait out its graceful timeout for them."""
+    handle_exit = worker.handle_exit
+
+    def handle_exit_and_end_watches(sig, frame) -> None:
+        gevent.spawn(close_all_feeds)
+        handle_exit(sig, frame)
+
+    worker.handle_exit = handle_exit_and_end_watches
 
 
 def _when_ready_hook(settings: Settings) -> Callable:

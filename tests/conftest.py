@@ -197,7 +197,9 @@ def server(database: Database, tmp_path_factory) -> Server:
 
 @pytest.fixture
 def api(server: Server) -> requests.Session:
-    return server.session()
+    session = server.session()
+    yield session
+    session.close()  # idle keep-alive connections would hold up the server's graceful stop
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("committed_at", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_changes_key", "changes", ["resource", "namespace", "name", "rv"])
+    op.create_index("ix_changes_committed_at", "changes", ["committed_at"])
     revision_table = op.create_table(
         "revision",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -61,6 +62,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("revision")
+    op.drop_index("ix_changes_committed_at", "changes")
     op.drop_index("ix_changes_key", "changes")
     op.drop_table("changes")
     op.drop_index("ix_labels_key_value", "labels")

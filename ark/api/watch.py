@@ -429,7 +429,7 @@ class _Stream:
             return
         self.covered = self.start
         while self.covered < cursor:  # the history between the requested revision and the feed's position
-            rows = self.store.changes_after(self.covered, HISTORY_PAGE)
+            rows = self.store.changes_after(self.covered, HISTORY_PAGE, watcher.kind.resource)
             _, floor = self.store.revisions()  # read after the rows: compaction raises the floor first
             if self.covered < floor - 1:
                 raise errors.expired(f"too old resource version: {self.start} ({floor})")

@@ -253,18 +253,15 @@ class Store:
 
     # Change log ---------------------------------------------------------------------------
 
-    def changes_after(self, rv: int, limit: int = 1000) -> list[Any]:
-        """Change-log rows after ``rv``, in revision order (the watch feed's read)."""
+    def changes_after(self, rv: int, limit: int = 1000, resource: str | None = None) -> list[Any]:
+        """Change-log rows after ``rv`` in revision order: the feed's read (all resources), or
+        a resuming watcher's (one ``resource``)."""
+        query = select(changes.c.rv, changes.c.resource, changes.c.namespace, changes.c.name, changes.c.type,
+                       changes.c.body, changes.c.prev_body).where(changes.c.rv > rv)
+        if resource is not None:
+            query = query.where(changes.c.resource == resource)
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(changes.c.rv, changes.c.resource, changes.c.namespace, changes.c.name, changes.c.type,
-                           changes.c.body, changes.c.prev_body)
-                    .where(changes.c.rv > rv)
-                    .order_by(changes.c.rv)
-                    .limit(limit)
-                )
-            )
+            return list(conn.execute(query.order_by(changes.c.rv).limit(limit)))
 
     def compact(self, retention_seconds: float, keep_revisions: int, batch: int = 1000) -> int:
         """Drop change-log rows older than the retention window, never the newest ``keep_revisions``.
@@ -293,6 +290,7 @@ class Store:
             removed += len(ids)
             if len(ids) < batch:
                 return removed
+            time.sleep(0)  # under gevent: let requests run between batches (SQLite calls block the hub)
 
 
 def _key_conditions(table, query: ListQuery) -> Iterable:

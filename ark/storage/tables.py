@@ -56,6 +56,7 @@ changes = Table(
     Column("prev_body", Text, nullable=True),
     Column("committed_at", BigInteger, nullable=False),  # epoch milliseconds, for the retention window
     Index("ix_changes_key", "resource", "namespace", "name", "rv"),
+    Index("ix_changes_committed_at", "committed_at"),
 )
 
 revision = Table(
