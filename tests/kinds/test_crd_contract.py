@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,7 @@ from marshmallow.utils import missing
 
 from ark.kinds import REGISTRY, Kind
 from ark.kinds import fields as ark_fields
-
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "ark-reference"
-CRD_DIR = REFERENCE / "crds"
+from tests.conftest import shared_dir
 
 # Keywords compared between the CRD and our schemas.
 COMPARED = {
@@ -63,13 +60,8 @@ KINDS = sorted(REGISTRY, key=lambda k: k.kind)
 
 
 def crd_dir() -> Path:
-    """The reference CRD folder; skipped when absent, except on CI where it must be there."""
-    if CRD_DIR.is_dir():
-        return CRD_DIR
-    reason = f"upstream CRDs not found at {CRD_DIR.resolve()}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason + " (required when CI=true)")
-    pytest.skip(reason)
+    """The reference CRD folder (skipped when absent, except on CI)."""
+    return shared_dir("ark-reference", "crds")
 
 
 def load_crd(kind: Kind) -> dict:
