@@ -25,6 +25,7 @@ blueprint = Blueprint("resources", __name__)
 
 GENERATE_NAME_ATTEMPTS = 8
 TOO_NEW_WAIT_SECONDS = 3.0
+MAX_PAGE = 1_000_000  # a larger limit means "everything" in practice, and keeps SQL LIMIT in range
 _BASE = f"/apis/{GROUP}/<version>"
 
 
@@ -154,9 +155,9 @@ def _list_or_watch(kind: Kind, namespace: str | None) -> Response:
         raise errors.invalid_options("ListOptions", problems)
     limit = None
     if limit_text:
-        if not limit_text.isdigit():
-            raise errors.bad_request(f'invalid limit "{limit_text}": must be a non-negative integer')
-        limit = int(limit_text) or None
+        if not limit_text.isdigit() or int(limit_text) >= 2**63:
+            raise errors.bad_request(f'invalid limit "{limit_text}": must be a non-negative 64-bit integer')
+        limit = min(int(limit_text), MAX_PAGE) or None
     at, after = None, None
     if token:
         if rv_text not in ("", "0"):
@@ -339,6 +340,8 @@ def _apply_create(kind: Kind, namespace: str, name: str, applied: dict, admissio
         raise errors.bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the "
                                  f"expected API version ({kind.api_version})")
     obj.setdefault("metadata", {})
+    if not isinstance(obj["metadata"], dict):
+        raise errors.bad_request("metadata must be an object")
     if obj["metadata"].get("name", name) != name:
         raise errors.bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name "
                                  f"on the URL ({name})")
@@ -373,6 +376,7 @@ def _delete_options() -> dict[str, Any]:
                          if f"preconditions.{k}" in args}
         if preconditions:
             options["preconditions"] = preconditions
+    _check_delete_option_types(options)
     problems = []
     policy = options.get("propagationPolicy")
     if policy is not None and policy not in ("Background", "Foreground", "Orphan"):
@@ -384,6 +388,24 @@ def _delete_options() -> dict[str, Any]:
     if problems:
         raise errors.invalid_options("DeleteOptions", problems)
     return options
+
+
+_DELETE_OPTION_TYPES = {
+    "propagationPolicy": (str,), "gracePeriodSeconds": (int, str), "orphanDependents": (bool,),
+    "dryRun": (list,), "preconditions": (dict,),
+}
+
+
+def _check_delete_option_types(options: dict[str, Any]) -> None:
+    """DeleteOptions that do not even decode are a 400, as in Go's strict JSON decoding."""
+    for key, types in _DELETE_OPTION_TYPES.items():
+        value = options.get(key)
+        if value is not None and not isinstance(value, types):
+            raise errors.bad_request(f"DeleteOptions: {key} has the wrong type ({type(value).__name__})")
+    if not all(isinstance(v, str) for v in options.get("dryRun") or ()):
+        raise errors.bad_request("DeleteOptions: dryRun must be a list of strings")
+    if not all(isinstance(v, (str, type(None))) for v in (options.get("preconditions") or {}).values()):
+        raise errors.bad_request("DeleteOptions: preconditions.uid and preconditions.resourceVersion are strings")
 
 
 def _deletion(kind: Kind, name: str, options: dict[str, Any]):
