@@ -14,7 +14,7 @@ ARGS ?=
 DEV_FLAGS := --storage-driver sqlite --sqlite-path data/ark.db --bind-address 127.0.0.1 --secure-port 8443 \
 	--cert-dir data/certs --kubeconfig-out data/kubeconfig
 
-.PHONY: help venv dev test migrate generate lint build-binary clean
+.PHONY: help venv dev test migrate generate lint bench build-binary clean
 
 help: ## list the targets
 	@echo "Targets:"
@@ -45,6 +45,9 @@ migrate: venv ## bring the database up to date (settings from ARK_* env / ARK_CO
 
 generate: venv ## rewrite the committed OpenAPI snapshot under docs/openapi/
 	$(PYTHON) -m ark.api.openapi --write
+
+bench: venv ## API throughput and watch latency vs a raw database baseline (ARGS="--driver postgresql")
+	$(PYTHON) bench/bench_api.py $(ARGS)
 
 lint: venv ## ruff check ark tests bench wsgi.py
 	$(PYTHON) -m ruff check ark tests bench wsgi.py
