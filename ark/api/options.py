@@ -13,7 +13,13 @@ from flask import current_app, request
 from ark.kinds.registry import Kind
 from ark.kinds.validation import FieldError
 from ark.machinery import codec
-from ark.machinery.errors import ApiError, bad_request, invalid_options, request_entity_too_large
+from ark.machinery.errors import (
+    ApiError,
+    bad_request,
+    invalid_options,
+    request_entity_too_large,
+    too_large_resource_version,
+)
 
 IGNORE, WARN, STRICT = "Ignore", "Warn", "Strict"
 BODY_TYPES = "application/json, application/yaml"
@@ -97,3 +103,24 @@ def strict_decoding_error(kind: Kind, problems: list[str]) -> ApiError:
         f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: strict decoding error: '
         + ", ".join(problems)
     )
+
+
+# resourceVersion rules shared by get, list and watch ----------------------------------------
+
+TOO_NEW_WAIT_SECONDS = 3.0
+
+
+def parse_resource_version(value: str) -> int:
+    """A request's ``resourceVersion``: a non-negative integer, else 400."""
+    if not value.isdigit():
+        raise bad_request(f'invalid resource version "{value}": resourceVersion must be a non-negative integer')
+    return int(value)
+
+
+def wait_not_older_than(store, wanted: int) -> int:
+    """"Not older than N" with N ahead of the store: wait at most 3 s, as kube-apiserver's
+    cache does, then 504 Timeout. Returns the store's revision."""
+    current = store.wait_for_revision(wanted, TOO_NEW_WAIT_SECONDS)
+    if current < wanted:
+        raise too_large_resource_version(wanted, current)
+    return current

@@ -7,14 +7,20 @@ admission (``ark.api.admission``), Kubernetes semantics (``ark.machinery``), per
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
 from ark.api import representation, watch
 from ark.api.admission import Admission
-from ark.api.options import body_media_type, decode_object, read_body, write_options
+from ark.api.options import (
+    body_media_type,
+    decode_object,
+    parse_resource_version,
+    read_body,
+    wait_not_older_than,
+    write_options,
+)
 from ark.kinds.registry import GROUP, Kind
 from ark.kinds.validation import FieldError
 from ark.machinery import codec, errors, meta, pagination, patch, selectors, table
@@ -24,7 +30,6 @@ from ark.storage.store import Compacted, Delete, KeyExists, ListQuery, Store, Un
 blueprint = Blueprint("resources", __name__)
 
 GENERATE_NAME_ATTEMPTS = 8
-TOO_NEW_WAIT_SECONDS = 3.0
 MAX_PAGE = 1_000_000  # a larger limit means "everything" in practice, and keeps SQL LIMIT in range
 _BASE = f"/apis/{GROUP}/<version>"
 
@@ -112,18 +117,11 @@ def _verb(method: str, named: bool) -> str:
 def _get(kind: Kind, namespace: str, name: str) -> Response:
     rv_text = request.args.get("resourceVersion", "")
     if rv_text and rv_text != "0":  # "not older than": wait for it, as the watch cache does
-        _wait_for_revision(_parse_rv(rv_text))
+        wait_not_older_than(_store(), parse_resource_version(rv_text))
     body = _store().get(kind.resource, namespace, name)
     if body is None:
         raise errors.not_found(kind, name)
     return _render_object(kind, body)
-
-
-def _parse_rv(value: str, field: str = "resourceVersion") -> int:
-    if not value.isdigit():
-        raise ApiError(400, "BadRequest", f'invalid resource version "{value}": {field} must be a non-negative '
-                                          "integer")
-    return int(value)
 
 
 def _list_or_watch(kind: Kind, namespace: str | None) -> Response:
@@ -164,8 +162,8 @@ def _list_or_watch(kind: Kind, namespace: str | None) -> Response:
             raise errors.bad_request("specifying resource version is not allowed when using continue")
         at, after = pagination.decode(token)
     elif rv_text and rv_text != "0":
-        wanted = _parse_rv(rv_text)
-        current = _wait_for_revision(wanted)
+        wanted = parse_resource_version(rv_text)
+        current = wait_not_older_than(_store(), wanted)
         if rv_match == "Exact" or (not rv_match and limit is not None):
             at = wanted if wanted != current else None
     query = ListQuery(kind.resource, namespace, label_selector, field_selector, limit, at, after)
@@ -188,18 +186,6 @@ def _list_or_watch(kind: Kind, namespace: str | None) -> Response:
         return _json(table.table(kind, objs, list_meta, args.get("includeObject", "Metadata"), rep.version))
     return _json({"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{rep.version}",
                   "metadata": list_meta, "items": [table.partial_object_metadata(o, rep.version) for o in objs]})
-
-
-def _wait_for_revision(wanted: int) -> int:
-    """Wait (at most 3 s, as kube-apiserver's cache does) until the store reaches ``wanted``."""
-    deadline = time.monotonic() + TOO_NEW_WAIT_SECONDS
-    while True:
-        current, _ = _store().revisions()
-        if current >= wanted:
-            return current
-        if time.monotonic() >= deadline:
-            raise errors.too_large_resource_version(wanted, current)
-        time.sleep(0.05)
 
 
 # Writes -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import gevent.event
 from flask import Response, current_app, request
 
 from ark.api import representation
+from ark.api.options import parse_resource_version, wait_not_older_than
 from ark.kinds.registry import Kind
 from ark.kinds.validation import FieldError
 from ark.machinery import codec, errors, selectors, table
@@ -42,7 +43,6 @@ from ark.storage.store import ADDED, DELETED, MODIFIED, ListQuery, Store
 log = logging.getLogger(__name__)
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-TOO_NEW_WAIT_SECONDS = 3.0
 OVERFLOW_GRACE_SECONDS = 5.0
 HISTORY_PAGE = 1000
 BODY, PREVIOUS = "body", "previous"
@@ -312,29 +312,14 @@ def _options(default_timeout: float) -> tuple[str, bool | None, float]:
                                    "continue is provided"))
     if problems:
         raise errors.invalid_options("ListOptions", problems)
-    if rv_text and not rv_text.isdigit():
-        raise errors.bad_request(f'invalid resource version "{rv_text}": resourceVersion must be a non-negative '
-                                 "integer")
+    if rv_text:
+        parse_resource_version(rv_text)
     timeout_text = args.get("timeoutSeconds", "")
     if timeout_text and not timeout_text.isdigit():
         raise errors.bad_request(f'invalid timeoutSeconds "{timeout_text}": must be a non-negative integer')
     if timeout_text and int(timeout_text) > 0:
         return rv_text, send_initial, float(timeout_text)
     return rv_text, send_initial, default_timeout * (1 + random.random())  # as kube-apiserver spreads them
-
-
-def _wait_for(store: Store, feed: ChangeFeed, wanted: int) -> None:
-    """"Not older than N" with N ahead of us: wait (at most 3 s, as kube-apiserver's cache does)."""
-    if feed.cursor >= wanted:
-        return
-    deadline = time.monotonic() + TOO_NEW_WAIT_SECONDS
-    while True:
-        current = store.revisions()[0]
-        if current >= wanted:
-            return
-        if time.monotonic() >= deadline:
-            raise errors.too_large_resource_version(wanted, current)
-        gevent.sleep(0.05)
 
 
 def serve(kind: Kind, namespace: str | None, label_selector, field_selector) -> Response:
@@ -347,8 +332,8 @@ def serve(kind: Kind, namespace: str | None, label_selector, field_selector) -> 
     rv = int(rv_text) if rv_text else 0
     # Legacy watch: RV unset/"0" sends the current state first; sendInitialEvents says so explicitly.
     initial = send_initial if send_initial is not None else rv == 0
-    if rv:
-        _wait_for(store, feed, rv)
+    if rv > feed.cursor:
+        wait_not_older_than(store, rv)
     feed.start()
     watcher = Watcher(kind, namespace, label_selector, field_selector, settings.watch_queue_size)
     renderer = Renderer(kind, rep, request.args.get("includeObject", "Metadata"))

@@ -107,6 +107,15 @@ class Store:
             row = conn.execute(select(revision.c.current, revision.c.compacted)).one()
         return row.current, row.compacted
 
+    def wait_for_revision(self, wanted: int, timeout: float) -> int:
+        """The current revision, once it reaches ``wanted`` or ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.revisions()[0]
+            if current >= wanted or time.monotonic() >= deadline:
+                return current
+            time.sleep(0.05)  # gevent's sleep in the workers
+
     def get(self, resource: str, namespace: str, name: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(
