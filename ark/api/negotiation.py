@@ -135,9 +135,6 @@ class MediaRange:
     def media_type(self) -> str:
         return f"{self.type}/{self.subtype}"
 
-    def param(self, name: str, default: str | None = None) -> str | None:
-        return self.params.get(name.lower(), default)
-
     def covers(self, media_type: str) -> bool:
         """Whether this range's type/subtype (wildcards allowed) covers ``media_type``."""
         type_, _, subtype = media_type.lower().partition("/")
@@ -153,11 +150,6 @@ class MediaRange:
         mine = {k: v for k, v in self.params.items() if k not in ignored}
         theirs = {k.lower(): v for k, v in offer.params.items() if k.lower() not in ignored}
         return mine == theirs
-
-    def __str__(self) -> str:
-        params = "".join(f";{k}={v}" for k, v in self.params.items())
-        q = "" if self.q == 1.0 else f";q={self.q:g}"
-        return f"{self.media_type}{params}{q}"
 
 
 def parse_accept(header: str | None) -> list[MediaRange]:

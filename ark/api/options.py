@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import current_app, request
 
+from ark.api.negotiation import parse_media_type
 from ark.kinds.registry import Kind
 from ark.kinds.validation import FieldError
 from ark.machinery import codec
@@ -19,6 +20,7 @@ from ark.machinery.errors import (
     invalid_options,
     request_entity_too_large,
     too_large_resource_version,
+    unsupported_media_type,
 )
 
 IGNORE, WARN, STRICT = "Ignore", "Warn", "Strict"
@@ -90,11 +92,15 @@ def decode_object(kind: Kind, body: bytes, content_type: str) -> tuple[dict[str,
     return obj, duplicates
 
 
+def request_media_type() -> str:
+    """The request's Content-Type without parameters (JSON when absent)."""
+    return parse_media_type(request.content_type)[0] or "application/json"
+
+
 def body_media_type() -> str:
-    media = (request.content_type or "application/json").split(";", 1)[0].strip().lower()
+    media = request_media_type()
     if media not in ("application/json", "application/yaml", "application/x-yaml", "text/yaml"):
-        raise ApiError(415, "UnsupportedMediaType",
-                       f"the body of the request was in an unknown format - accepted media types include: {BODY_TYPES}")
+        raise unsupported_media_type(BODY_TYPES)
     return media
 
 

@@ -151,6 +151,3 @@ def internal(message: str) -> ApiError:
 def not_found_path() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
-
-def service_unavailable(message: str) -> ApiError:
-    return ApiError(503, "ServiceUnavailable", message)
