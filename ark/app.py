@@ -1,9 +1,10 @@
 """The application factory: settings -> store -> change feed -> registry -> blueprints."""
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from gevent import monkey
 from werkzeug.exceptions import HTTPException
 
@@ -37,6 +38,13 @@ def _http_error(error: HTTPException) -> Response:
     return _status_response(ApiError(code, reasons.get(code, error.name.replace(" ", "")), message, details))
 
 
+def _add_warnings(response: Response) -> Response:
+    """``Warning: 299`` headers for what the request was warned about, also on error responses."""
+    for warning in g.get("warnings", ()):
+        response.headers.add("Warning", "299 - " + json.dumps(warning))
+    return response
+
+
 def _unexpected(error: Exception) -> Response:
     log.exception("unhandled error while serving a request")
     return _status_response(internal(type(error).__name__))
@@ -64,5 +72,6 @@ def create_app(settings: Settings) -> Flask:
         feed.start()
         compactor.start()
     app.before_request(feed.start)
+    app.after_request(_add_warnings)
     app.before_request(compactor.start)
     return app

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
+
 from ark.api.options import STRICT, WARN, WriteOptions, strict_decoding_error
 from ark.kinds.registry import Kind
 from ark.kinds.validation import FieldError, prune_and_default, validate
@@ -18,13 +20,14 @@ TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
 
 
 class Admission:
-    """Collects the warnings of one request while its object(s) are admitted."""
+    """Admits the object(s) of one request; its warnings go to the request's Warning headers
+    (``flask.g.warnings``, added to every response, errors included, by the app)."""
 
     def __init__(self, kind: Kind, options: WriteOptions, duplicates: list[str] | None = None) -> None:
         self.kind = kind
         self.options = options
         self.duplicates = list(duplicates or ())
-        self.warnings: list[str] = []
+        self.warnings: list[str] = g.setdefault("warnings", [])
 
     def normalize(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Prune and default ``obj`` in place of a CRD; report unknown/duplicate fields."""

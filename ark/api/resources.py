@@ -6,6 +6,7 @@ admission (``ark.api.admission``), Kubernetes semantics (``ark.machinery``), per
 """
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -18,6 +19,7 @@ from ark.api.options import (
     decode_object,
     parse_resource_version,
     read_body,
+    request_media_type,
     wait_not_older_than,
     write_options,
 )
@@ -45,25 +47,22 @@ def _kind(version: str, plural: str) -> Kind:
     return kind
 
 
-def _json(payload: Any, status: int = 200, warnings: list[str] = ()) -> Response:
+def _json(payload: Any, status: int = 200) -> Response:
     body = payload if isinstance(payload, str) else codec.dumps(payload)
-    response = Response(body, status=status, mimetype="application/json")
-    for warning in warnings:
-        response.headers.add("Warning", '299 - ' + json.dumps(warning))
-    return response
+    return Response(body, status=status, mimetype="application/json")
 
 
-def _render_object(kind: Kind, body: str, status: int = 200, warnings: list[str] = ()) -> Response:
+def _render_object(kind: Kind, body: str, status: int = 200) -> Response:
     """One object, as JSON (the stored text, unparsed), a one-row Table or PartialObjectMetadata."""
     rep = representation.negotiate(is_list=False)
     if rep.form == representation.JSON:
-        return _json(body, status, warnings)
+        return _json(body, status)
     obj = json.loads(body)
     if rep.form == representation.TABLE:
         list_meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
         return _json(table.table(kind, [obj], list_meta, request.args.get("includeObject", "Metadata"), rep.version),
-                     status, warnings)
-    return _json(table.partial_object_metadata(obj, rep.version), status, warnings)
+                     status)
+    return _json(table.partial_object_metadata(obj, rep.version), status)
 
 
 # Routing ----------------------------------------------------------------------------------
@@ -152,10 +151,10 @@ def _list_or_watch(kind: Kind, namespace: str | None) -> Response:
     if problems:
         raise errors.invalid_options("ListOptions", problems)
     limit = None
-    if limit_text:
-        if not limit_text.isdigit() or int(limit_text) >= 2**63:
-            raise errors.bad_request(f'invalid limit "{limit_text}": must be a non-negative 64-bit integer')
-        limit = min(int(limit_text), MAX_PAGE) or None
+    if limit_text:  # a 64-bit integer; zero or negative means no limit, as in Go
+        if not limit_text.lstrip("-").isdigit() or not -(2**63) <= int(limit_text) < 2**63:
+            raise errors.bad_request(f'invalid limit "{limit_text}": must be a 64-bit integer')
+        limit = min(int(limit_text), MAX_PAGE) if int(limit_text) > 0 else None
     at, after = None, None
     if token:
         if rv_text not in ("", "0"):
@@ -217,7 +216,7 @@ def _create(kind: Kind, namespace: str) -> Response:
     admission.check(obj)
     meta.prepare_for_create(obj)
     if options.dry_run:
-        return _render_object(kind, codec.dumps(obj), 201, admission.warnings)
+        return _render_object(kind, codec.dumps(obj), 201)
     for _attempt in range(GENERATE_NAME_ATTEMPTS if generate else 1):
         name = obj["metadata"]["name"]
 
@@ -228,7 +227,7 @@ def _create(kind: Kind, namespace: str) -> Response:
 
         try:
             result = _store().write(kind.resource, namespace, name, decide)
-            return _render_object(kind, result.body, 201, admission.warnings)
+            return _render_object(kind, result.body, 201)
         except KeyExists:
             if generate:
                 obj["metadata"]["name"] = meta.generate_name(obj["metadata"]["generateName"])
@@ -252,8 +251,8 @@ def _check_precondition(kind: Kind, name: str, current: dict, sent_rv: Any) -> N
         raise errors.conflict(kind, name, errors.STALE_OBJECT)
 
 
-def _written(kind: Kind, result, dry_run: bool, warnings: list[str], status: int = 200) -> Response:
-    return _render_object(kind, codec.dumps(result.obj) if dry_run else result.body, status, warnings)
+def _written(kind: Kind, result, dry_run: bool, status: int = 200) -> Response:
+    return _render_object(kind, codec.dumps(result.obj) if dry_run else result.body, status)
 
 
 def _update(kind: Kind, namespace: str, name: str, status_only: bool) -> Response:
@@ -276,11 +275,11 @@ def _update(kind: Kind, namespace: str, name: str, status_only: bool) -> Respons
         return Unchanged(outcome.obj) if options.dry_run else outcome
 
     result = _store().write(kind.resource, namespace, name, decide)
-    return _written(kind, result, options.dry_run, admission.warnings)
+    return _written(kind, result, options.dry_run)
 
 
 def _patch(kind: Kind, namespace: str, name: str, status_only: bool) -> Response:
-    patch_type = patch.patch_type(request.content_type)
+    patch_type = patch.patch_type(request_media_type())
     options = write_options("PatchOptions", allow_force=patch_type == patch.APPLY)
     if patch_type == patch.APPLY and not options.field_manager:
         raise errors.invalid_options("PatchOptions", [FieldError("fieldManager",
@@ -316,12 +315,12 @@ def _patch(kind: Kind, namespace: str, name: str, status_only: bool) -> Response
         return Unchanged(outcome.obj) if options.dry_run else outcome
 
     result = _store().write(kind.resource, namespace, name, decide)
-    return _written(kind, result, options.dry_run, admission.warnings, 201 if created else 200)
+    return _written(kind, result, options.dry_run, 201 if created else 200)
 
 
 def _apply_create(kind: Kind, namespace: str, name: str, applied: dict, admission: Admission, options):
     """Server-side apply of a missing object creates it (201)."""
-    obj = json.loads(codec.dumps(applied))
+    obj = copy.deepcopy(applied)
     if obj.get("apiVersion") != kind.api_version or obj.get("kind") != kind.kind:
         raise errors.bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the "
                                  f"expected API version ({kind.api_version})")
@@ -348,7 +347,7 @@ def _delete_options() -> dict[str, Any]:
     """DeleteOptions from the JSON body, or from query parameters when the body is empty."""
     body = read_body()
     if body.strip():
-        options, _ = codec.decode(body, request.content_type or "application/json")
+        options, _ = codec.decode(body, request_media_type())
         if not isinstance(options, dict):
             raise errors.bad_request("the DeleteOptions body must be a JSON object")
     else:
@@ -414,7 +413,7 @@ def _deletion(kind: Kind, name: str, options: dict[str, Any]):
             raise errors.conflict(kind, name, f"Precondition failed: ResourceVersion in precondition: {rv}, "
                                               f"ResourceVersion in object meta: {current['metadata']['resourceVersion']}")
         if current["metadata"].get("finalizers") or extra:
-            marked = json.loads(codec.dumps(current))
+            marked = copy.deepcopy(current)
             changed = meta.mark_deleting(marked, extra)
             if dry_run or (not changed and marked == current):
                 return Unchanged(marked)

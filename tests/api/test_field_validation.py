@@ -174,3 +174,10 @@ def test_strict_update_with_duplicated_keys_is_400(ark):
                             params={"fieldValidation": "Strict"})
     status = assert_status(response, 400, "BadRequest")
     assert 'duplicate field "kind"' in status["message"]
+
+
+def test_warn_keeps_its_warnings_when_the_object_is_then_invalid(ark):
+    body = obj("q1", spec={"input": "x", "type": "bogus", "extra": 1})
+    response = ark.http.post(ark.url(), json=body)
+    assert_status(response, 422, "Invalid")
+    assert warnings_of(response) == ['unknown field "spec.extra"']

@@ -378,10 +378,11 @@ def test_exact_list_shows_objects_deleted_since(ark):
     assert ark.list()["items"] == []
 
 
-def test_limit_zero_means_no_limit(ark):
+@pytest.mark.parametrize("limit", [0, -1])
+def test_limit_zero_or_negative_means_no_limit(ark, limit):
     for i in range(3):
         ark.create(obj(f"q{i}"))
-    page = ark.list(limit=0)
+    page = ark.list(limit=limit)
     assert _names(page) == ["q0", "q1", "q2"] and not page["metadata"].get("continue")
 
 
