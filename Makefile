@@ -49,8 +49,9 @@ generate: venv ## rewrite the committed OpenAPI snapshot under docs/openapi/
 bench: venv ## API throughput and watch latency vs a raw database baseline (ARGS="--driver postgresql")
 	$(PYTHON) bench/bench_api.py $(ARGS)
 
-lint: venv ## ruff check ark tests bench wsgi.py
-	$(PYTHON) -m ruff check ark tests bench wsgi.py
+lint: venv ## ruff (rules in ruff.toml) on everything, mypy (settings in pyproject.toml) on ark/
+	$(PYTHON) -m ruff check ark tests bench wsgi.py alembic
+	$(PYTHON) -m mypy
 
 build-binary: venv ## build the single executable bin/ark-apiserver with shiv (runs `serve` by default)
 	rm -rf $(BUILD_DIR)

@@ -1,22 +1,23 @@
-"""The application factory: settings -> store -> change feed -> registry -> blueprints."""
+"""The application factory: settings -> services -> request seam -> blueprints -> error handlers.
+
+``create_app`` does no I/O; :meth:`ark.services.Services.start` (called from gunicorn's worker
+hook) starts what needs the database.
+"""
 from __future__ import annotations
 
 import json
 import logging
 
 from flask import Flask, Response, g
-from gevent import monkey
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ark.api import discovery, health, openapi, resources
-from ark.kinds import REGISTRY
+from ark.api.request_info import compute_request_info
 from ark.machinery import codec
-from ark.machinery.errors import ApiError, internal
+from ark.machinery.errors import ApiError, internal, service_unavailable
+from ark.services import EXTENSION, Services
 from ark.settings import Settings
-from ark.storage.engine import create_engine_for
-from ark.storage.feed import ChangeFeed, Compactor
-from ark.storage.migrations import check_current_engine
-from ark.storage.store import Store
+from ark.storage.store import StorageUnavailable, Store
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,15 @@ def _http_error(error: HTTPException) -> Response:
     messages = {404: "the server could not find the requested resource"}
     code = error.code or 500
     message = messages.get(code, error.description or error.name)
-    details = {} if code == 404 else None
-    return _status_response(ApiError(code, reasons.get(code, error.name.replace(" ", "")), message, details))
+    details: dict[str, object] | None = {} if code == 404 else None
+    allow = {"Allow": ", ".join(error.valid_methods)} if isinstance(error, MethodNotAllowed) and error.valid_methods \
+        else None
+    return _status_response(ApiError(code, reasons.get(code, error.name.replace(" ", "")), message, details, allow))
 
 
-def _add_warnings(response: Response) -> Response:
-    """``Warning: 299`` headers for what the request was warned about, also on error responses."""
-    for warning in g.get("warnings", ()):
-        response.headers.add("Warning", "299 - " + json.dumps(warning))
-    return response
+def _storage_unavailable(error: StorageUnavailable) -> Response:
+    """A storage outage that reached no view's own translation is still a 503, never a 500."""
+    return _status_response(service_unavailable(f"the storage is unavailable, please retry: {error}"))
 
 
 def _unexpected(error: Exception) -> Response:
@@ -50,28 +51,22 @@ def _unexpected(error: Exception) -> Response:
     return _status_response(internal(type(error).__name__))
 
 
-def create_app(settings: Settings) -> Flask:
+def _add_warnings(response: Response) -> Response:
+    """``Warning: 299`` headers for what the request was warned about, also on error responses."""
+    for warning in dict.fromkeys(g.get("warnings", ())):
+        response.headers.add("Warning", "299 - " + json.dumps(warning))
+    return response
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app = Flask("ark")
-    engine = create_engine_for(settings)
-    check_current_engine(engine)
-    store = Store(engine)
-    feed = ChangeFeed(store, settings.watch_poll_interval)
-    compactor = Compactor(store, settings.history_retention, settings.history_min_revisions,
-                          settings.history_compaction_interval)
-    app.extensions["ark.settings"] = settings
-    app.extensions["ark.registry"] = REGISTRY
-    app.extensions["ark.store"] = store
-    app.extensions["ark.feed"] = feed
-    app.extensions["ark.compactor"] = compactor
+    app.extensions[EXTENSION] = Services.create(settings, store)
+    app.before_request(compute_request_info)
     for module in (discovery, openapi, health, resources):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(ApiError, _status_response)
+    app.register_error_handler(StorageUnavailable, _storage_unavailable)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
-    if monkey.is_module_patched("socket"):  # a gevent worker: feed (LISTEN) and compaction run from boot
-        feed.start()
-        compactor.start()
-    app.before_request(feed.start)
     app.after_request(_add_warnings)
-    app.before_request(compactor.start)
     return app

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ LIMIT_REQUEST_FIELD_SIZE = 16384
 TIMEOUT = 60  # gevent workers keep heart-beating while requests (watches) run, so this never kills a watch
 GRACEFUL_TIMEOUT = 10
 KEEPALIVE = 75
+WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a worker that failed to boot: the master stops
 
 
 class ServeError(Exception):
@@ -63,6 +65,7 @@ def gunicorn_options(settings: Settings, cert: ServingCert) -> dict[str, Any]:
         # gunicorn's control socket lives at one fixed path per user: several servers (tests) collide.
         "control_socket_disable": True,
         "post_fork": _post_fork_hook(settings),
+        "post_worker_init": _start_services,
         "when_ready": _when_ready_hook(settings),
     }
 
@@ -83,6 +86,21 @@ def _post_fork_hook(settings: Settings) -> Callable:
         _end_watches_on_exit(worker)
 
     return post_fork
+
+
+def _start_services(worker) -> None:
+    """Once the worker has built its app: check the schema, start the change feed and the
+    compactor. A worker that cannot start makes gunicorn stop (its boot-error exit code)."""
+    from ark.services import find_services
+
+    app_services = find_services(worker.wsgi)
+    if app_services is None:
+        return
+    try:
+        app_services.start()
+    except Exception as err:  # noqa: BLE001 - reported in one line; the master halts on this exit code
+        worker.log.error("ark-apiserver: cannot start: %s", " ".join(str(err).split()) or type(err).__name__)
+        sys.exit(WORKER_BOOT_ERROR)
 
 
 def _end_watches_on_exit(worker) -> None:
@@ -152,7 +170,7 @@ def check_port_free(settings: Settings) -> None:
             errno.EADDRINUSE: "address already in use (is another server running?)",
             errno.EACCES: "permission denied",
             errno.EADDRNOTAVAIL: "address not available on this machine",
-        }.get(exc.errno, (exc.strerror or str(exc)).lower())
+        }.get(exc.errno or 0, (exc.strerror or str(exc)).lower())
         raise ServeError(f"cannot listen on {where}: {reason}") from None
     finally:
         probe.close()

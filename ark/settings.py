@@ -166,7 +166,7 @@ class Settings:
     def server_url(self) -> str:
         """The https URL clients on this machine use (a wildcard bind address becomes loopback)."""
         host = self.bind_address
-        if host in ("0.0.0.0", ""):
+        if host in ("0.0.0.0", ""):  # noqa: S104 - recognising the wildcard, not binding
             host = "127.0.0.1"
         elif host == "::":
             host = "::1"
@@ -389,7 +389,7 @@ def _is_host(value: str) -> bool:
         ipaddress.ip_address(value)
         return True
     except ValueError:
-        return bool(_HOSTNAME.match(value)) or value.startswith("*.") and bool(_HOSTNAME.match(value[2:]))
+        return bool(_HOSTNAME.match(value)) or (value.startswith("*.") and bool(_HOSTNAME.match(value[2:])))
 
 
 def _host_port(host: str, port: int) -> str:
@@ -407,7 +407,7 @@ def _from_yaml_file(path: str, source: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or exc
-        raise ConfigError(f"config file {path}: invalid YAML{where}: {_one_line(problem)}") from None
+        raise ConfigError(f"config file {path}: invalid YAML{where}: {_one_line(str(problem))}") from None
     if document is None:
         return {}
     if not isinstance(document, dict):

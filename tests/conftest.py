@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from ark.settings import Settings
-from ark.storage.engine import create_engine_for
+from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import upgrade_engine
 from ark.storage.store import Store
 from ark.storage.tables import changes, labels, objects, revision
@@ -120,6 +120,20 @@ def store(store_database: Database) -> Store:
             conn.execute(table.delete())
         conn.execute(revision.update().values(current=0, compacted=0))
     yield Store(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def local_app(tmp_path):
+    """The app in-process (Flask's test client, no server) on a fresh, migrated SQLite file: for
+    view and admission tests that need no watch (the change feed is not started)."""
+    from ark.app import create_app
+
+    settings = Settings.load(["--storage-driver", "sqlite", "--sqlite-path", str(tmp_path / "ark.db")], env={})
+    engine = create_engine_for(settings)
+    upgrade_engine(engine)
+    app = create_app(settings, Store(engine))
+    yield app
     engine.dispose()
 
 

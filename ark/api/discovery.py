@@ -1,7 +1,7 @@
 """API discovery: ``/apis`` (aggregated v2/v2beta1 or legacy), ``/apis/G``, ``/apis/G/V``, ``/api``.
 
 CONTRACT section 1. Every document is derived from the kind registry alone, serialized once
-when the app registers the blueprint (into ``app.extensions["ark.discovery"]``) and served from
+when the app registers the blueprint (into ``services(app).discovery``) and served from
 memory: discovery never touches the database (the aggregator's availability probe has a 5 s
 budget).
 """
@@ -10,17 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
-from ark.api.negotiation import Document, Offer, app_registry, require, serve
+from ark.api.negotiation import Document, Offer, require, serve
 from ark.kinds.registry import GROUP, Kind, Registry
 from ark.machinery.errors import not_found_path
+from ark.services import services
 
 blueprint = Blueprint("ark_discovery", __name__)
 
 #: Where the app keeps the serialized :class:`DiscoveryDocs`.
-EXTENSION = "ark.discovery"
 
 #: What CRD discovery publishes for a resource, in the legacy (``APIResourceList``) order.
 RESOURCE_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
@@ -122,16 +122,15 @@ def _aggregated_resource(kind: Kind) -> dict[str, Any]:
     return resource
 
 
+def _aggregated_resources(registry: Registry, version: str) -> list[dict[str, Any]]:
+    """Sorted by name, as the CRD discovery controller publishes them."""
+    return sorted((_aggregated_resource(k) for k in registry.in_version(version)), key=lambda r: str(r["resource"]))
+
+
 def aggregated_discovery(registry: Registry, api_version: str = "v2") -> dict[str, Any]:
     """``APIGroupDiscoveryList``; v2beta1 has the same fields, only ``apiVersion`` differs."""
     versions = [
-        {
-            "version": version,
-            "resources": sorted(
-                (_aggregated_resource(k) for k in registry.in_version(version)), key=lambda r: r["resource"]
-            ),
-            "freshness": "Current",
-        }
+        {"version": version, "resources": _aggregated_resources(registry, version), "freshness": "Current"}
         for version in registry.versions()
     ]
     items = [{"metadata": {"name": GROUP, "creationTimestamp": None}, "versions": versions}] if versions else []
@@ -171,11 +170,14 @@ class DiscoveryDocs:
 @blueprint.record_once
 def _build_documents(state: BlueprintSetupState) -> None:
     """Serialize every document once, when the app registers the blueprint."""
-    state.app.extensions[EXTENSION] = DiscoveryDocs.build(app_registry(state.app, blueprint.name))
+    app_services = services(state.app)
+    app_services.discovery = DiscoveryDocs.build(app_services.registry)
 
 
 def _docs() -> DiscoveryDocs:
-    return current_app.extensions[EXTENSION]
+    docs = services().discovery
+    assert docs is not None, "built when the blueprint was registered"
+    return docs
 
 
 # ---------------------------------------------------------------------------------------------

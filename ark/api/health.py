@@ -5,9 +5,9 @@ CONTRACT 10.7, formats from apiserver ``pkg/server/healthz/healthz.go``: ``200 o
 check passed``; ``?exclude=<check>`` skips a check; a failing check answers 500 with the list
 (``[-]database failed: reason withheld``; the reason goes to the log) and ``<endpoint> check failed``.
 
-``/readyz`` runs ``ping`` and ``database`` (``app.extensions["ark.store"].ping()``) plus any
-checks in ``app.extensions["ark.readyz_checks"]`` (a mapping of name to a callable that
-raises when not ready, e.g. "the authentication ConfigMap is not loaded yet").
+``/readyz`` runs ``ping`` and ``database`` (the store answers) plus any checks in
+``services(app).readyz_checks`` (a mapping of name to a callable that raises when not ready,
+e.g. "the authentication ConfigMap is not loaded yet").
 ``/livez`` and ``/healthz`` run ``ping`` only: a DB outage must not get the pod restarted.
 """
 from __future__ import annotations
@@ -20,9 +20,10 @@ import platform
 import sys
 from collections.abc import Callable, Iterable
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from ark.machinery.errors import not_found_path
+from ark.services import services
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("ark_health", __name__)
@@ -39,15 +40,14 @@ def _ping() -> None:
 
 
 def _database() -> None:
-    current_app.extensions["ark.store"].ping()
+    services().store.ping()
 
 
 def _checks(endpoint: str) -> list[tuple[str, Check]]:
     checks: list[tuple[str, Check]] = [("ping", _ping)]
     if endpoint == "readyz":
         checks.append(("database", _database))
-        extra = current_app.extensions.get("ark.readyz_checks") or {}
-        checks.extend(extra.items())
+        checks.extend(services().readyz_checks.items())
     return checks
 
 

@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from flask import Flask, Response, request
+from flask import Response, request
 
-from ark.kinds.registry import Registry
 from ark.machinery.errors import ApiError, not_acceptable
 
 #: Parameters that never decide whether a range matches an offer.
@@ -295,19 +294,6 @@ class Document:
     def of(cls, document: Any, content_type: str = "application/json") -> Document:
         body = compact_json(document)
         return cls(body, hashlib.sha512(body).hexdigest().upper(), content_type)
-
-
-def app_registry(app: Flask, needed_by: str) -> Registry:
-    """``app.extensions["ark.registry"]``, or a KeyError naming what needed it.
-
-    Called at blueprint registration: the app must set the registry first (``ark.app``).
-    """
-    try:
-        return app.extensions["ark.registry"]
-    except KeyError:
-        raise KeyError(
-            f"app.extensions['ark.registry'] is not set: set it before registering the {needed_by!r} blueprint"
-        ) from None
 
 
 def serve(document: Document, headers: Mapping[str, str] | None = None) -> Response:

@@ -11,7 +11,7 @@ patch). Nested schemas are inlined, as in a CRD's ``openAPIV3Schema``, so two ki
 can never collide; only the shared ``io.k8s.apimachinery`` meta types are components.
 
 Documents are built once, when the app registers the blueprint (into
-``app.extensions["ark.openapi"]``), and served as cached bytes. ``python -m
+``services(app).openapi``), and served as cached bytes. ``python -m
 ark.api.openapi --write`` refreshes the snapshot in ``docs/openapi/``; ``--check`` fails
 when it is stale.
 """
@@ -31,20 +31,21 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.field_converter import DEFAULT_FIELD_MAPPING
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
-from flask import Blueprint, Response, current_app, redirect, request
+from flask import Blueprint, Response, redirect, request
 from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields
 from werkzeug.http import http_date
 
-from ark.api.negotiation import ALL_PARAMS, Document, Offer, app_registry, require, serve
+from ark.api.negotiation import ALL_PARAMS, Document, Offer, require, serve
 from ark.kinds import fields as ark_fields
 from ark.kinds.registry import GROUP, Kind, Registry
 from ark.machinery.errors import not_found_path
+from ark.services import services
 
 blueprint = Blueprint("ark_openapi", __name__)
 
 #: Where the app keeps the serialized :class:`OpenAPIDocs`.
-EXTENSION = "ark.openapi"
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 PATCH_CONTENT_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
@@ -73,7 +74,7 @@ def _doc(text: str, **extra: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # The shared meta.k8s.io/v1 types, as marshmallow schemas (rendered by the same plugin).
 
-S, I, B, T, L = ark_fields.String, ark_fields.Integer, ark_fields.Boolean, ark_fields.DateTime, fields.List
+S, I, B, T, L = ark_fields.String, ark_fields.Integer, ark_fields.Boolean, ark_fields.DateTime, fields.List  # noqa: E741
 
 
 def _strings(text: str) -> fields.Dict:
@@ -340,12 +341,17 @@ class ArkConverter(OpenAPIConverter):
         return jsonschema
 
 
+def _inline(schema: type[Schema]) -> str:
+    """apispec's name resolver; an empty name makes it inline the nested schema."""
+    return ""
+
+
 class ArkMarshmallowPlugin(MarshmallowPlugin):
     Converter = ArkConverter
 
     def __init__(self) -> None:
         # No name for nested schemas: they are inlined, as in a CRD's openAPIV3Schema.
-        super().__init__(schema_name_resolver=lambda schema: None)
+        super().__init__(schema_name_resolver=_inline)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -680,11 +686,14 @@ class OpenAPIDocs:
 @blueprint.record_once
 def _build_documents(state: BlueprintSetupState) -> None:
     """Serialize every document once, when the app registers the blueprint."""
-    state.app.extensions[EXTENSION] = OpenAPIDocs.build(app_registry(state.app, blueprint.name))
+    app_services = services(state.app)
+    app_services.openapi = OpenAPIDocs.build(app_services.registry)
 
 
 def _docs() -> OpenAPIDocs:
-    return current_app.extensions[EXTENSION]
+    docs = services().openapi
+    assert docs is not None, "built when the blueprint was registered"
+    return docs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,7 +715,7 @@ def openapi_v3_root() -> Response:
 
 
 @blueprint.get(f"/openapi/v3/apis/{GROUP}/<version>")
-def openapi_v3(version: str) -> Response:
+def openapi_v3(version: str) -> ResponseReturnValue:
     document = _docs().v3.get(version)
     if document is None:
         raise not_found_path()

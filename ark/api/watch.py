@@ -29,16 +29,17 @@ from typing import Any
 
 import gevent
 import gevent.event
-from flask import Response, current_app, request
+from flask import Response, request
 
 from ark.api import representation
-from ark.api.options import parse_resource_version, wait_not_older_than
 from ark.kinds.registry import Kind
-from ark.kinds.validation import FieldError
 from ark.machinery import codec, errors, selectors, table
 from ark.machinery.errors import ApiError
+from ark.machinery.options import ListOptions
+from ark.registry.store import storage_errors
+from ark.services import services
 from ark.storage.feed import Change, ChangeFeed
-from ark.storage.store import ADDED, DELETED, MODIFIED, ListQuery, Store
+from ark.storage.store import ADDED, DELETED, MODIFIED, ListQuery, Store, history_complete_after
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ class ClientMonitor:
         self._io = loop.io(self._fd, 1)  # 1: readable
         self._io.start(self._readable)
         self._timer = loop.timer(self.RECHECK_SECONDS[0], self.RECHECK_SECONDS[1])
-        self._abort_timer = None
+        self._abort_timer: Any = None
 
     @classmethod
     def for_socket(cls, sock: Any, wake: gevent.event.Event) -> ClientMonitor | None:
@@ -267,8 +268,8 @@ class ClientMonitor:
     def abort_after(self, seconds: float) -> None:
         """Shut the connection down in ``seconds`` unless closed first (a writer stuck on a full socket)."""
         if self._abort_timer is None:
-            self._abort_timer = gevent.get_hub().loop.timer(seconds)
-            self._abort_timer.start(self._abort)
+            timer = self._abort_timer = gevent.get_hub().loop.timer(seconds)
+            timer.start(self._abort)
 
     def _abort(self) -> None:
         log.info("watch: client did not read its 410 within %.0fs; closing the connection", OVERFLOW_GRACE_SECONDS)
@@ -291,54 +292,26 @@ class ClientMonitor:
                 watcher.close()
 
 
-def _options(default_timeout: float) -> tuple[str, bool | None, float]:
-    args = request.args
-    rv_text = args.get("resourceVersion", "")
-    rv_match = args.get("resourceVersionMatch", "")
-    send_initial_text = args.get("sendInitialEvents")
-    send_initial = None if send_initial_text is None else send_initial_text in ("true", "1")
-    problems = []
-    if send_initial is not None and rv_match != "NotOlderThan":
-        problems.append(FieldError("resourceVersionMatch", 'Forbidden: sendInitialEvents requires setting '
-                                   'resourceVersionMatch to NotOlderThan'))
-    if rv_match and send_initial is None:
-        problems.append(FieldError("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden for watch "
-                                   "unless sendInitialEvents is provided"))
-    if rv_match and rv_match != "NotOlderThan":
-        problems.append(FieldError("resourceVersionMatch", f'Unsupported value: "{rv_match}": supported values: '
-                                   '"NotOlderThan"'))
-    if rv_match and args.get("continue"):
-        problems.append(FieldError("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden when "
-                                   "continue is provided"))
-    if problems:
-        raise errors.invalid_options("ListOptions", problems)
-    if rv_text:
-        parse_resource_version(rv_text)
-    timeout_text = args.get("timeoutSeconds", "")
-    if timeout_text and not timeout_text.isdigit():
-        raise errors.bad_request(f'invalid timeoutSeconds "{timeout_text}": must be a non-negative integer')
-    if timeout_text and int(timeout_text) > 0:
-        return rv_text, send_initial, float(timeout_text)
-    return rv_text, send_initial, default_timeout * (1 + random.random())  # as kube-apiserver spreads them
+def _timeout(options: ListOptions, default_timeout: float) -> float:
+    if options.timeout_seconds is not None and options.timeout_seconds > 0:
+        return float(options.timeout_seconds)
+    return default_timeout * (1 + random.random())  # spread as kube-apiserver spreads them
 
 
-def serve(kind: Kind, namespace: str | None, label_selector, field_selector) -> Response:
-    settings = current_app.extensions["ark.settings"]
-    rv_text, send_initial, timeout = _options(settings.watch_timeout)
-    store: Store = current_app.extensions["ark.store"]
-    feed: ChangeFeed = current_app.extensions["ark.feed"]
+def serve(kind: Kind, namespace: str | None, options: ListOptions) -> Response:
+    app_services = services()
+    settings = app_services.settings
     rep = representation.negotiate(is_list=False)
-    bookmarks = request.args.get("allowWatchBookmarks") in ("true", "1")
-    rv = int(rv_text) if rv_text else 0
+    rv = int(options.resource_version or 0)
     # Legacy watch: RV unset/"0" sends the current state first; sendInitialEvents says so explicitly.
-    initial = send_initial if send_initial is not None else rv == 0
-    if rv > feed.cursor:
-        wait_not_older_than(store, rv)
-    feed.start()
-    watcher = Watcher(kind, namespace, label_selector, field_selector, settings.watch_queue_size)
+    initial = options.send_initial_events if options.send_initial_events is not None else rv == 0
+    if rv > app_services.feed.cursor:
+        app_services.resources.wait_not_older_than(rv)
+    watcher = Watcher(kind, namespace, options.label_selector, options.field_selector, settings.watch_queue_size)
     renderer = Renderer(kind, rep, request.args.get("includeObject", "Metadata"))
-    stream = _Stream(store, feed, watcher, renderer, request.environ.get("gunicorn.socket"), initial=initial, start=rv,
-                     end_bookmark=bool(send_initial) and bookmarks, bookmarks=bookmarks, timeout=timeout,
+    stream = _Stream(app_services.store, app_services.feed, watcher, renderer, request.environ.get("gunicorn.socket"),
+                     initial=initial, start=rv, end_bookmark=options.watch_list and options.allow_watch_bookmarks,
+                     bookmarks=options.allow_watch_bookmarks, timeout=_timeout(options, settings.watch_timeout),
                      bookmark_interval=settings.bookmark_interval)
     # No stream_with_context: the stream needs nothing from the request, and an idle watch
     # should hold as little as possible.
@@ -379,9 +352,11 @@ class _Stream:
                     # "From now": the newest committed revision (this process's feed may not have
                     # read it yet), fixed before the headers go out, so that a client writing once
                     # it has them sees its write.
-                    cursor = max(cursor, self.store.revisions()[0])
+                    with storage_errors():
+                        cursor = max(cursor, self.store.revisions()[0])
                 yield b""  # gunicorn sends the headers now, not with the first event
-                yield from self._start(cursor)
+                with storage_errors():
+                    yield from self._start(cursor)
             except ApiError as err:
                 yield error_line(err)
                 return
@@ -416,7 +391,7 @@ class _Stream:
         while self.covered < cursor:  # the history between the requested revision and the feed's position
             rows = self.store.changes_after(self.covered, HISTORY_PAGE, watcher.kind.resource)
             _, floor = self.store.revisions()  # read after the rows: compaction raises the floor first
-            if self.covered < floor - 1:
+            if not history_complete_after(self.covered, floor):
                 raise errors.expired(f"too old resource version: {self.start} ({floor})")
             rows = [row for row in rows if row.rv <= cursor]
             if not rows:

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Address, Condition, Header
 from ark.kinds.fields import String
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class A2AServerSpec(Schema):
@@ -44,9 +45,13 @@ KIND = Kind(
     plural="a2aservers",
     singular="a2aserver",
     version="v1prealpha1",
-    description="An external agent server reached over the A2A protocol, whose agents Ark makes available in the cluster.",
+    description=(
+        "An external agent server reached over the A2A protocol, whose agents Ark makes available in "
+        "the cluster."
+    ),
     spec=A2AServerSpec(),
     status=A2AServerStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Ready", "string", ".status.conditions[?(@.type=='Ready')].status", "Ready status"),
         PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status",

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Condition, ObjectRef, QueryRef
 from ark.kinds.fields import DateTime, Integer, String, enum, length
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class AgentRef(Schema):
@@ -164,6 +165,7 @@ KIND = Kind(
     description="A long-running task on an A2A server, started by a Query and followed by Ark until it finishes.",
     spec=A2ATaskSpec(),
     status=A2ATaskStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Query", "string", ".spec.queryRef.name"),
         PrinterColumn("Agent", "string", ".spec.agentRef.name"),

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Condition, ObjectRef, Override, Parameter
 from ark.kinds.fields import FreeObject, String, enum, length
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class PartialTool(Schema):
@@ -29,7 +30,10 @@ class AgentTool(Schema):
         fields.Nested(Parameter), metadata={"description": "Functions of the tool to offer, by name."}
     )
     name = String(validate=[length(1, None)], metadata={"description": "Name of the tool to use."})
-    partial = fields.Nested(PartialTool, metadata={"description": "Rename the tool or pre-set some of its arguments."})
+    # "partial" is also an attribute of marshmallow's Schema: declared under another name.
+    partial_ = fields.Nested(
+        PartialTool, data_key="partial", metadata={"description": "Rename the tool or pre-set some of its arguments."}
+    )
     type = String(
         required=True,
         validate=[enum("built-in", "custom", "mcp", "http", "agent", "team", "builtin")],
@@ -75,6 +79,7 @@ KIND = Kind(
     description="An LLM-driven agent: a prompt, the model it runs on, and the tools it may call.",
     spec=AgentSpec(),
     status=AgentStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Model", "string", ".spec.modelRef.name"),
         PrinterColumn("Available", "string", '.status.conditions[?(@.type=="Available")].status'),

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Condition, LabelSelector, ObjectRef, Parameter, QueryRef, TokenUsage
 from ark.kinds.fields import Boolean, Integer, String, bounds, enum, length, pattern
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 _PHASES = ("pending", "running", "error", "done", "canceled")
 
@@ -159,6 +160,7 @@ KIND = Kind(
     description="An assessment of agent output by an Evaluator, resulting in a score and a pass/fail verdict.",
     spec=EvaluationSpec(),
     status=EvaluationStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

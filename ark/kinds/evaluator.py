@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import LabelSelector, Parameter, Value
 from ark.kinds.fields import String, enum
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class EvaluatorSelector(LabelSelector):
@@ -52,9 +53,13 @@ KIND = Kind(
     plural="evaluators",
     singular="evaluator",
     version="v1alpha1",
-    description="A service that scores agent output; Evaluations use it, and it can evaluate matching Queries on its own.",
+    description=(
+        "A service that scores agent output; Evaluations use it, and it can evaluate matching Queries "
+        "on its own."
+    ),
     spec=EvaluatorSpec(),
     status=EvaluatorStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Phase", "string", ".status.phase"),
         PrinterColumn("Address", "string", ".status.lastResolvedAddress"),

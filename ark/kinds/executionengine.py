@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Address
 from ark.kinds.fields import String
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class ExecutionEngineSpec(Schema):
@@ -37,6 +38,7 @@ KIND = Kind(
     description="An external service that runs agents instead of Ark's built-in engine.",
     spec=ExecutionEngineSpec(),
     status=ExecutionEngineStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

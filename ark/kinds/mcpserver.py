@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Condition, Header, Value
 from ark.kinds.fields import Integer, String, enum
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class MCPServerSpec(Schema):
@@ -54,6 +55,7 @@ KIND = Kind(
     description="A Model Context Protocol server whose tools Ark discovers and offers to agents.",
     spec=MCPServerSpec(),
     status=MCPServerStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Available", "string", ".status.conditions[?(@.type=='Available')].status"),
         PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status",

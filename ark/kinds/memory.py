@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Header, Value
 from ark.kinds.fields import String, enum
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class MemorySpec(Schema):
@@ -40,6 +41,7 @@ KIND = Kind(
     description="A service that stores conversation history so that later queries can build on earlier ones.",
     spec=MemorySpec(),
     status=MemoryStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Phase", "string", ".status.phase", "Phase of the memory"),
         PrinterColumn("Address", "string", ".status.lastResolvedAddress", "Last resolved address"),

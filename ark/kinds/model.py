@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Condition, Header, Value
 from ark.kinds.fields import Integer, String, bounds, enum, pattern
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class OpenAIConfig(Schema):
@@ -107,9 +108,13 @@ KIND = Kind(
     plural="models",
     singular="model",
     version="v1alpha1",
-    description="A connection to an LLM at a provider (OpenAI, Azure OpenAI or AWS Bedrock) that agents send prompts to.",
+    description=(
+        "A connection to an LLM at a provider (OpenAI, Azure OpenAI or AWS Bedrock) that agents send "
+        "prompts to."
+    ),
     spec=ModelSpec(),
     status=ModelStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Provider", "string", ".spec.provider"),

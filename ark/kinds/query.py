@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Condition, LabelSelector, ObjectRef, Override, Parameter, TokenUsage
 from ark.kinds.fields import Boolean, FreeForm, String, enum, length
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class QueryTarget(Schema):
@@ -105,6 +106,7 @@ KIND = Kind(
     description="A request run against an agent, team, model or tool; the status carries the response.",
     spec=QuerySpec(),
     status=QueryStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

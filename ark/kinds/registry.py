@@ -1,7 +1,8 @@
 """The kind descriptor and the registry every API area reads.
 
 A kind is described once, declaratively; discovery, OpenAPI, validation, defaulting and
-Table output all derive from its :class:`Kind`. Nothing here touches Flask or SQL.
+Table output all derive from its :class:`Kind`, and its strategy says what is special about
+writing it. Nothing here touches Flask or SQL.
 """
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from marshmallow import Schema
+
+if TYPE_CHECKING:
+    from ark.registry.strategy import Strategy
 
 GROUP = "ark.mckinsey.com"
 
@@ -38,11 +44,22 @@ class Kind:
     description: str
     spec: Schema
     status: Schema
+    #: How objects of the kind are created, updated and validated (``ark.registry.strategy``).
+    strategy_class: type[Strategy]
     printer_columns: tuple[PrinterColumn, ...] = ()
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     spec_required: bool = False
     group: str = GROUP
+
+    @cached_property
+    def strategy(self) -> Strategy:
+        return self.strategy_class(self)
+
+    @cached_property
+    def status_strategy(self) -> Strategy:
+        """The strategy of the ``/status`` subresource."""
+        return self.strategy.for_status()
 
     @property
     def api_version(self) -> str:

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Condition
 from ark.kinds.fields import Integer, String
 from ark.kinds.registry import Kind, PrinterColumn
+from ark.registry.strategy import Strategy
 
 
 class GraphEdge(Schema):
@@ -71,6 +72,7 @@ KIND = Kind(
     description="A group of agents that work on a query together, taking turns according to a strategy.",
     spec=TeamSpec(),
     status=TeamStatus(),
+    strategy_class=Strategy,
     printer_columns=(
         PrinterColumn("Strategy", "string", ".spec.strategy"),
         PrinterColumn("Available", "string", '.status.conditions[?(@.type=="Available")].status'),

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 from ark.kinds.common import Header, NamedRef, ObjectRef, Parameter
 from ark.kinds.fields import Boolean, FreeObject, String, enum, length, pattern
 from ark.kinds.registry import Kind
+from ark.registry.strategy import Strategy
 
 
 class ToolAnnotations(Schema):
@@ -92,7 +93,11 @@ KIND = Kind(
     plural="tools",
     singular="tool",
     version="v1alpha1",
-    description="A function agents can call, backed by an HTTP endpoint, an MCP server, an agent, a team or a built-in.",
+    description=(
+        "A function agents can call, backed by an HTTP endpoint, an MCP server, an agent, a team or a "
+        "built-in."
+    ),
     spec=ToolSpec(),
     status=ToolStatus(),
+    strategy_class=Strategy,
 )

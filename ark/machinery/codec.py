@@ -18,6 +18,11 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def loads(text: str | bytes) -> Any:
+    """JSON the server wrote itself (stored bodies); request bodies go through :func:`decode`."""
+    return json.loads(text)
+
+
 class _Decoded:
     """Collects duplicate keys by the id of the dict they were found in."""
 

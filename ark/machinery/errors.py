@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ark.machinery.field import FieldError, aggregate
+
 if TYPE_CHECKING:
     from ark.kinds.registry import Kind
-    from ark.kinds.validation import FieldError
 
 
 class ApiError(Exception):
@@ -76,29 +77,17 @@ STALE_OBJECT = "the object has been modified; please apply your changes to the l
 
 
 def invalid(kind: Kind, name: str, errors: Iterable[FieldError]) -> ApiError:
+    """422 Invalid with one cause per field error (apimachinery ``NewInvalid``)."""
     errors = list(errors)
-    parts = [f"{e.field}: {e.message}" for e in errors]
-    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-    details = {
-        "name": name,
-        "group": kind.group,
-        "kind": kind.kind,
-        "causes": [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors],
-    }
-    return ApiError(422, "Invalid", f'{kind.qualified_kind} "{name}" is invalid: {summary}', details)
+    details = {"name": name, "group": kind.group, "kind": kind.kind, "causes": [e.cause() for e in errors]}
+    return ApiError(422, "Invalid", f'{kind.qualified_kind} "{name}" is invalid: {aggregate(errors)}', details)
 
 
 def invalid_options(kind_name: str, errors: Iterable[FieldError]) -> ApiError:
     """422 for bad query options (``ListOptions.meta.k8s.io "" is invalid: ...``)."""
     errors = list(errors)
-    parts = [f"{e.field}: {e.message}" for e in errors]
-    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-    details = {
-        "group": "meta.k8s.io",
-        "kind": kind_name,
-        "causes": [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors],
-    }
-    return ApiError(422, "Invalid", f'{kind_name}.meta.k8s.io "" is invalid: {summary}', details)
+    details = {"group": "meta.k8s.io", "kind": kind_name, "causes": [e.cause() for e in errors]}
+    return ApiError(422, "Invalid", f'{kind_name}.meta.k8s.io "" is invalid: {aggregate(errors)}', details)
 
 
 def bad_request(message: str) -> ApiError:
@@ -151,3 +140,9 @@ def internal(message: str) -> ApiError:
 def not_found_path() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
+
+
+def service_unavailable(message: str, retry_after_seconds: int = 1) -> ApiError:
+    """503 with ``Retry-After``: the storage cannot serve now; clients retry."""
+    return ApiError(503, "ServiceUnavailable", message, {"retryAfterSeconds": retry_after_seconds},
+                    {"Retry-After": str(retry_after_seconds)})

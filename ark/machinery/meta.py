@@ -13,7 +13,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from ark.kinds.validation import FieldError
+from ark.machinery import field as fe
+from ark.machinery.field import FieldError
 from ark.machinery.names import dns_label_error, label_value_error, qualified_name_error, subdomain_error
 
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink")
@@ -42,7 +43,7 @@ def generate_name(base: str) -> str:
 def prepare_for_create(obj: dict[str, Any]) -> None:
     """Wipe client-sent system fields and fill the server's; drop status (it has its own endpoint)."""
     meta = obj["metadata"]
-    for field in SYSTEM_FIELDS + ("resourceVersion", "managedFields"):
+    for field in (*SYSTEM_FIELDS, "resourceVersion", "managedFields"):
         meta.pop(field, None)
     meta["uid"] = str(uuid.uuid4())
     meta["creationTimestamp"] = now()
@@ -93,16 +94,12 @@ def validate_update(old: dict[str, Any], new: dict[str, Any]) -> list[FieldError
     errors = []
     for field in ("name", "namespace", "uid", "deletionTimestamp", "deletionGracePeriodSeconds"):
         if new["metadata"].get(field) != old["metadata"].get(field):
-            errors.append(FieldError(f"metadata.{field}", f"Invalid value: {json.dumps(new['metadata'].get(field))}: "
-                                     "field is immutable"))
+            errors.append(fe.invalid(f"metadata.{field}", new["metadata"].get(field), "field is immutable"))
     if old["metadata"].get("deletionTimestamp"):
         added = sorted(set(new["metadata"].get("finalizers") or ()) - set(old["metadata"].get("finalizers") or ()))
         if added:
-            errors.append(FieldError(
-                "metadata.finalizers",
-                f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers "
-                f"{json.dumps(added)}",
-            ))
+            errors.append(fe.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being "
+                                       f"deleted, found new finalizers {json.dumps(added)}"))
     return errors
 
 
@@ -136,11 +133,11 @@ def _mask_trailing_dash(prefix: str) -> str:
 def validate_object_meta(meta: Any, namespaced: bool = True) -> list[FieldError]:
     """ObjectMeta rules of apimachinery ``ValidateObjectMeta`` (name, labels, annotations...)."""
     if not isinstance(meta, dict):
-        return [FieldError("metadata", "Invalid value: must be of type object")]
+        return [fe.type_invalid("metadata", fe.OMITTED, "must be of type object")]
     errors: list[FieldError] = []
 
     def bad(field: str, value: Any, why: str) -> None:
-        errors.append(FieldError(field, f"Invalid value: {json.dumps(value)}: {why}"))
+        errors.append(fe.invalid(field, value, why))
 
     generate_name = meta.get("generateName")
     if generate_name:
@@ -150,7 +147,7 @@ def validate_object_meta(meta: Any, namespaced: bool = True) -> list[FieldError]
             bad("metadata.generateName", generate_name, why)
     name = meta.get("name")
     if not name:
-        errors.append(FieldError("metadata.name", "Required value: name or generateName is required"))
+        errors.append(fe.required("metadata.name", "name or generateName is required"))
     elif not isinstance(name, str):
         bad("metadata.name", name, "must be a string")
     else:
@@ -167,7 +164,8 @@ def validate_object_meta(meta: Any, namespaced: bool = True) -> list[FieldError]
         if value is None:
             continue
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            errors.append(FieldError(f"metadata.{field}", "Invalid value: must be a map of string keys to string values"))
+            errors.append(fe.type_invalid(f"metadata.{field}", fe.OMITTED,
+                                          "must be a map of string keys to string values"))
             continue
         for key, item in value.items():
             why = qualified_name_error(key)
@@ -178,18 +176,18 @@ def validate_object_meta(meta: Any, namespaced: bool = True) -> list[FieldError]
                 if why:
                     bad("metadata.labels", item, why)
         if kind == "annotation" and sum(len(k) + len(v) for k, v in value.items()) > ANNOTATIONS_MAX_BYTES:
-            errors.append(FieldError("metadata.annotations", "Too long: must have at most 262144 bytes"))
+            errors.append(fe.too_long("metadata.annotations", f"must have at most {ANNOTATIONS_MAX_BYTES} bytes"))
     finalizers = meta.get("finalizers")
     if finalizers is not None:
         if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
-            errors.append(FieldError("metadata.finalizers", "Invalid value: must be a list of strings"))
+            errors.append(fe.type_invalid("metadata.finalizers", fe.OMITTED, "must be a list of strings"))
         else:
             for i, finalizer in enumerate(finalizers):
                 why = qualified_name_error(finalizer)
                 if why:
                     bad(f"metadata.finalizers[{i}]", finalizer, why)
             if all(f in finalizers for f in GC_FINALIZERS):
-                errors.append(FieldError("metadata.finalizers", 'Invalid value: ["orphan","foregroundDeletion"]: '
+                errors.append(fe.invalid("metadata.finalizers", list(GC_FINALIZERS),
                                          "finalizer orphan and foregroundDeletion cannot be both set"))
     owners = meta.get("ownerReferences")
     if owners is not None:
@@ -199,22 +197,22 @@ def validate_object_meta(meta: Any, namespaced: bool = True) -> list[FieldError]
 
 def _owner_reference_errors(owners: Any) -> list[FieldError]:
     if not isinstance(owners, list):
-        return [FieldError("metadata.ownerReferences", "Invalid value: must be a list")]
+        return [fe.type_invalid("metadata.ownerReferences", fe.OMITTED, "must be a list")]
     errors = []
     controllers = 0
     for i, owner in enumerate(owners):
         path = f"metadata.ownerReferences[{i}]"
         if not isinstance(owner, dict):
-            errors.append(FieldError(path, "Invalid value: must be an object"))
+            errors.append(fe.type_invalid(path, fe.OMITTED, "must be an object"))
             continue
         for field in ("apiVersion", "kind", "name", "uid"):
             if not owner.get(field) or not isinstance(owner[field], str):
-                errors.append(FieldError(f"{path}.{field}", "Required value"))
+                errors.append(fe.required(f"{path}.{field}"))
         for field in ("controller", "blockOwnerDeletion"):
             if field in owner and not isinstance(owner[field], bool):
-                errors.append(FieldError(f"{path}.{field}", "Invalid value: must be of type boolean"))
+                errors.append(fe.type_invalid(f"{path}.{field}", owner[field], "must be of type boolean"))
         controllers += owner.get("controller") is True
     if controllers > 1:
-        errors.append(FieldError("metadata.ownerReferences", "Invalid value: Only one reference can have Controller "
-                                 "set to true"))
+        errors.append(fe.invalid("metadata.ownerReferences", fe.OMITTED, "Only one reference can have Controller set "
+                                 "to true"))
     return errors

@@ -37,6 +37,15 @@ def check_patch_body(kind_of_patch: str, patch: Any) -> None:
         raise bad_request(f"the patch body must be a JSON object for {kind_of_patch}")
 
 
+def apply(kind_of_patch: str, original: dict, patch: Any) -> Any:
+    """``original`` with ``patch`` (of type ``kind_of_patch``, already checked) applied."""
+    if kind_of_patch == MERGE:
+        return apply_merge(original, patch)
+    if kind_of_patch == JSON:
+        return apply_json_patch(original, patch)
+    return apply_configuration(original, patch)
+
+
 def apply_merge(original: dict, patch: dict) -> dict:
     """RFC 7386: ``null`` removes a key, objects merge, everything else replaces."""
     return json_merge_patch.merge(copy.deepcopy(original), patch)

@@ -86,7 +86,7 @@ def parse_label_selector(text: str | None) -> tuple[Requirement, ...]:
 
     while i < len(tokens):
         token = take()
-        if token == "!":
+        if token == "!":  # noqa: S105 - a selector token, not a secret
             key = take()
             _check_key(key, fail)
             requirements.append(Requirement(key, DOES_NOT_EXIST))

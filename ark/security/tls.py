@@ -69,7 +69,7 @@ def ensure_serving_cert(settings) -> ServingCert:
 def wanted_sans(settings) -> tuple[str, ...]:
     """The SANs the serving certificate must cover, defaults first, without duplicates."""
     names = list(DEFAULT_SANS)
-    if settings.bind_address not in ("0.0.0.0", "::", ""):
+    if settings.bind_address not in ("0.0.0.0", "::", ""):  # noqa: S104 - recognising wildcards, not binding
         names.append(settings.bind_address)
     names.extend(settings.tls_sans)
     out: list[str] = []
@@ -100,7 +100,7 @@ def write_kubeconfig(path, server_url: str, ca_file) -> None:
 
 
 # --------------------------------------------------------------------------------- internals
-def _given_cert(cert_file: str, key_file: str | None) -> ServingCert:
+def _given_cert(cert_file: str, key_file: str) -> ServingCert:
     try:
         cert = crypto.load_certificate(crypto.FILETYPE_PEM, Path(cert_file).read_bytes())
     except OSError as exc:

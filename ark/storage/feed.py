@@ -18,23 +18,25 @@ slow or failing compaction never delays event delivery.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import gevent
 import gevent.event
 import gevent.select
 
-from ark.storage.store import Store
+from ark.storage.dialects import NOTIFY_CHANNEL
+from ark.storage.store import Store, history_complete_after
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-CHANNEL = "ark_changes"
 APPLICATION_NAME = "ark-apiserver change feed"
 BATCH = 1000
 POSTGRES_SAFETY_INTERVAL = 1.0  # re-read the log this often even without a NOTIFY
@@ -76,7 +78,7 @@ class Change:
         self.prev_body = prev_body
         self._labels: dict | None = None
         self._prev_labels: dict | None = None
-        self._lines: dict | None = None
+        self._lines: dict[tuple, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Change:
@@ -95,7 +97,7 @@ class Change:
                                  else json.loads(self.prev_body)["metadata"].get("labels") or {})
         return self._prev_labels
 
-    def rendered(self, key: tuple, render: Callable[[], bytes]) -> bytes:
+    def rendered(self, key: tuple, render: Callable[[], T]) -> T:
         """``render()``'s result, computed once per ``key`` for every watcher of this change."""
         if self._lines is None:
             self._lines = {}
@@ -135,7 +137,7 @@ class ChangeFeed:
         self.poll_interval = poll_interval
         self.safety_interval = safety_interval
         self.batch = batch
-        self.cursor = store.revisions()[0]
+        self._cursor: int | None = None  # read from the database when first needed, not at construction
         self.routes: dict[tuple[str, str | None], set[Subscriber]] = {}
         self.listening = False
         self.reconnects = 0
@@ -148,10 +150,22 @@ class ChangeFeed:
 
     # Lifecycle -----------------------------------------------------------------------------
 
+    @property
+    def cursor(self) -> int:
+        """The newest revision delivered: starts at the database's revision when first asked."""
+        if self._cursor is None:
+            self._cursor = self.store.revisions()[0]
+        return self._cursor
+
+    @cursor.setter
+    def cursor(self, rv: int) -> None:
+        self._cursor = rv
+
     def start(self) -> None:
         if self._greenlet is None:
+            self.cursor  # noqa: B018 - fix the starting point before the first subscriber arrives
             self._greenlet = gevent.spawn(self._run)
-            if self.store.dialect == "postgresql":
+            if self.store.dialect.notifies:
                 self._listener = gevent.spawn(self._listen)
 
     def stop(self) -> None:
@@ -161,7 +175,7 @@ class ChangeFeed:
         self._greenlet = self._listener = None
 
     def _committed(self, rv: int) -> None:
-        if rv > self.cursor:
+        if self._cursor is None or rv > self._cursor:
             self._wake.set()
 
     # Subscribers ---------------------------------------------------------------------------
@@ -193,7 +207,7 @@ class ChangeFeed:
     # Reading -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        interval = self.poll_interval if self.store.dialect == "sqlite" else self.safety_interval
+        interval = self.safety_interval if self.store.dialect.notifies else self.poll_interval
         while True:
             self._wake.wait(timeout=interval)
             self._wake.clear()
@@ -263,7 +277,7 @@ class ChangeFeed:
     def _check_gap(self, first: int) -> None:
         """Revisions after the cursor are missing: if compaction took them, expire every subscriber."""
         _, floor = self.store.revisions()
-        if self.cursor >= floor - 1:
+        if history_complete_after(self.cursor, floor):
             return  # not compaction (revisions are never skipped by writes today; tolerate it if they are)
         log.warning("change feed: fell behind the compaction floor (cursor %d, floor %d, next %d); "
                     "expiring %d watcher(s)", self.cursor, floor, first, self.subscriber_count)
@@ -284,13 +298,14 @@ class ChangeFeed:
             try:
                 connection = self.store.engine.raw_connection()
                 dbapi = connection.driver_connection
+                assert dbapi is not None, "a fresh pool connection has its psycopg2 connection"
                 dbapi.autocommit = True
                 with dbapi.cursor() as cursor:
                     cursor.execute(f"SET application_name = '{APPLICATION_NAME}'")
-                    cursor.execute(f"LISTEN {CHANNEL}")
+                    cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 self.listening = True
                 if lost_since is None:
-                    log.info("change feed: listening on PostgreSQL channel %s", CHANNEL)
+                    log.info("change feed: listening on PostgreSQL channel %s", NOTIFY_CHANNEL)
                 else:
                     log.warning("change feed: LISTEN connection re-established after %.1fs; catching up from "
                                 "revision %d", time.monotonic() - lost_since, self.cursor)
@@ -327,17 +342,15 @@ class ChangeFeed:
                 # alive. Re-LISTEN (a no-op) keeps the backend's last query recognisable.
                 timeout = gevent.Timeout(LISTEN_CHECK_TIMEOUT, TimeoutError("LISTEN connection check timed out"))
                 with timeout, dbapi.cursor() as cursor:
-                    cursor.execute(f"LISTEN {CHANNEL}")
+                    cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 next_check = time.monotonic() + LISTEN_CHECK_INTERVAL
 
     @staticmethod
     def _discard(connection: Any) -> None:
         if connection is None:
             return
-        try:
+        with contextlib.suppress(Exception):  # already broken: nothing more to release
             connection.invalidate()  # never back to the pool: it may be mid-query or broken
-        except Exception:  # noqa: BLE001, S110 - already broken; nothing more to release
-            pass
 
 
 class Compactor:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from alembic import command
-from ark.storage.engine import create_engine_for
+from ark.storage.dialects import create_engine_for
 
 _HERE = Path(__file__).resolve()
 # The repository's top-level alembic/ in a checkout; ark/_alembic inside the single-file binary.

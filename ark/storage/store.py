@@ -1,32 +1,47 @@
 """The Store: every read and write of Ark objects, on SQLite or PostgreSQL.
 
-One request is one transaction. A write reads the current row, lets the caller decide what
-to do with it (``decide``: pure Python, never I/O, so a gevent worker never yields while it
-holds SQLite's write lock), bumps the global revision counter, and writes the object, its
-labels and its change-log row together. Revision order is therefore commit order.
+Reads see committed state and take no lock. A write is one short transaction that commits one
+outcome for one object *if the object is still what its caller read*: a create only if the name
+is free (``KeyExists`` otherwise), an update or delete only if the row still has the
+resourceVersion the caller read (``Stale`` otherwise). Deciding what to write happens outside the
+transaction, in the registry layer's optimistic loop, so admission may read other objects and no
+greenlet waits on the database while it holds the write lock.
+
+Inside the transaction the global revision counter is bumped, and the object, its labels and its
+change-log row are written together, so revision order is commit order.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ark.machinery import selectors
 from ark.machinery.codec import dumps
-from ark.storage.engine import snapshot_connection, write_connection
+from ark.storage.dialects import Dialect, dialect_of
 from ark.storage.tables import changes, labels, objects, revision
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
 
 class KeyExists(Exception):
-    """A create raced with another create of the same name."""
+    """A create found the name taken (possibly by a create that committed a moment earlier)."""
+
+
+class Stale(Exception):
+    """An update or delete found the object changed (or gone) since its caller read it."""
+
+
+class StorageUnavailable(Exception):
+    """The database cannot serve now (down, unreachable, or its write lock is held too long)."""
 
 
 class Compacted(Exception):
@@ -38,9 +53,30 @@ class Compacted(Exception):
         self.floor = floor
 
 
+def history_complete_after(rv: int, floor: int) -> bool:
+    """Whether the change log still holds every change after revision ``rv``.
+
+    Compaction removes the changes below ``floor``, so the changes after ``floor - 1`` are all
+    kept. This is the one rule behind every 410 Expired (lists, watches, the feed).
+    """
+    return rv >= floor - 1
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An object as read: its stored JSON text and its resourceVersion."""
+
+    body: str
+    rv: int
+
+    def obj(self) -> dict:
+        """A fresh, mutable copy of the object."""
+        return json.loads(self.body)
+
+
 @dataclass(frozen=True)
 class Write:
-    """Store ``obj`` (a create when there is no current row)."""
+    """Store ``obj``: a create when nothing was read, else an update."""
 
     obj: dict
 
@@ -52,19 +88,12 @@ class Delete:
     obj: dict
 
 
-@dataclass(frozen=True)
-class Unchanged:
-    """Nothing to write (e.g. a repeated delete of a terminating object)."""
-
-    obj: dict
-
-
-Outcome = Write | Delete | Unchanged
+Outcome = Write | Delete
 
 
 @dataclass(frozen=True)
 class Result:
-    event: str | None  # ADDED, MODIFIED, DELETED, or None when nothing was written
+    event: str  # ADDED, MODIFIED or DELETED
     obj: dict
     body: str
     rv: int
@@ -88,14 +117,28 @@ class ListQuery:
     after: tuple[str, str] | None = None  # a continue token's last key
 
 
+def _where_key(table: Any, resource: str, namespace: str, name: str) -> Any:
+    return and_(table.c.resource == resource, table.c.namespace == namespace, table.c.name == name)
+
+
 @dataclass
 class Store:
     engine: Engine
     on_commit: list[Callable[[int], None]] = field(default_factory=list)
+    dialect: Dialect = field(init=False)
 
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
+    def __post_init__(self) -> None:
+        self.dialect = dialect_of(self.engine)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Database failures that are not bugs become StorageUnavailable (answered 503)."""
+        try:
+            yield
+        except SQLAlchemyError as err:
+            if self.dialect.unavailable(err):
+                raise StorageUnavailable(" ".join(str(getattr(err, "orig", err) or err).split())[:200]) from err
+            raise
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -103,7 +146,7 @@ class Store:
 
     def revisions(self) -> tuple[int, int]:
         """(current revision, compaction floor)."""
-        with self.engine.connect() as conn:
+        with self._translated(), self.engine.connect() as conn:
             row = conn.execute(select(revision.c.current, revision.c.compacted)).one()
         return row.current, row.compacted
 
@@ -116,41 +159,41 @@ class Store:
                 return current
             time.sleep(0.05)  # gevent's sleep in the workers
 
+    def read(self, resource: str, namespace: str, name: str) -> Stored | None:
+        with self._translated(), self.engine.connect() as conn:
+            row = conn.execute(
+                select(objects.c.body, objects.c.resource_version).where(
+                    _where_key(objects, resource, namespace, name))
+            ).one_or_none()
+        return None if row is None else Stored(row.body, row.resource_version)
+
     def get(self, resource: str, namespace: str, name: str) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(objects.c.body).where(
-                    objects.c.resource == resource, objects.c.namespace == namespace, objects.c.name == name
-                )
-            ).scalar_one_or_none()
+        """The stored JSON text of one object, or None."""
+        stored = self.read(resource, namespace, name)
+        return None if stored is None else stored.body
 
     # Writes -------------------------------------------------------------------------------
 
-    def write(self, resource: str, namespace: str, name: str, decide: Callable[[dict | None], Outcome]) -> Result:
-        """Read the current object, let ``decide`` choose, and commit the outcome atomically."""
-        with write_connection(self.engine) as conn:
+    def commit(self, resource: str, namespace: str, name: str, outcome: Outcome, read: Stored | None) -> Result:
+        """Commit ``outcome`` for the object that was ``read`` (None: it did not exist).
+
+        Raises KeyExists when a create finds the name taken, Stale when the object is no
+        longer at ``read.rv``; nothing is written then.
+        """
+        with self._translated(), self.dialect.write_connection(self.engine) as conn:
             try:
                 with conn.begin():
-                    result = self._write(conn, resource, namespace, name, decide)
+                    result = self._commit(conn, resource, namespace, name, outcome, read)
             except IntegrityError as err:
                 raise KeyExists(name) from err
-        if result.event is not None:
-            for callback in self.on_commit:
-                callback(result.rv)
+        for callback in self.on_commit:
+            callback(result.rv)
         return result
 
-    def _write(self, conn: Connection, resource: str, namespace: str, name: str, decide) -> Result:
-        query = select(objects.c.body).where(
-            objects.c.resource == resource, objects.c.namespace == namespace, objects.c.name == name
-        )
-        if self.dialect == "postgresql":
-            query = query.with_for_update()
-        prev_body = conn.execute(query).scalar_one_or_none()
-        current = json.loads(prev_body) if prev_body is not None else None
-        old_labels = dict(current["metadata"].get("labels") or {}) if current is not None else {}
-        outcome = decide(current)  # may mutate `current`: read nothing from it afterwards
-        if isinstance(outcome, Unchanged):
-            return Result(None, outcome.obj, dumps(outcome.obj), int(outcome.obj["metadata"]["resourceVersion"]))
+    def _commit(self, conn: Connection, resource: str, namespace: str, name: str, outcome: Outcome,
+                read: Stored | None) -> Result:
+        if read is None and isinstance(outcome, Delete):
+            raise ValueError("nothing to delete: the object was not read")
         rv = conn.execute(
             update(revision).values(current=revision.c.current + 1).returning(revision.c.current)
         ).scalar_one()
@@ -158,42 +201,40 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(rv)
         body = dumps(obj)
         key = {"resource": resource, "namespace": namespace, "name": name}
-        where_key = and_(objects.c.resource == resource, objects.c.namespace == namespace, objects.c.name == name)
+        where = _where_key(objects, resource, namespace, name)
+        old_labels: dict = {}
+        if read is not None:
+            old_labels = json.loads(read.body)["metadata"].get("labels") or {}
+            where = and_(where, objects.c.resource_version == read.rv)
         if isinstance(outcome, Delete):
             event = DELETED
-            conn.execute(delete(objects).where(where_key))
-            self._replace_labels(conn, key, None)
-        elif current is None:
+            if conn.execute(delete(objects).where(where)).rowcount != 1:
+                raise Stale(name)
+            self._replace_labels(conn, key, None, had_labels=bool(old_labels))
+        elif read is None:
             event = ADDED
             conn.execute(insert(objects).values(**key, uid=obj["metadata"]["uid"], resource_version=rv, body=body))
-            self._replace_labels(conn, key, obj["metadata"].get("labels"))
+            self._replace_labels(conn, key, obj["metadata"].get("labels"), had_labels=False)
         else:
             event = MODIFIED
-            conn.execute(
-                update(objects).where(where_key).values(uid=obj["metadata"]["uid"], resource_version=rv, body=body)
-            )
+            written = conn.execute(update(objects).where(where).values(uid=obj["metadata"]["uid"],
+                                                                        resource_version=rv, body=body))
+            if written.rowcount != 1:
+                raise Stale(name)
             new_labels = obj["metadata"].get("labels") or {}
             if old_labels != new_labels:
                 self._replace_labels(conn, key, new_labels, had_labels=bool(old_labels))
         conn.execute(
-            insert(changes).values(
-                rv=rv, **key, type=event, body=body, prev_body=prev_body, committed_at=int(time.time() * 1000)
-            )
+            insert(changes).values(rv=rv, **key, type=event, body=body, prev_body=read.body if read else None,
+                                   committed_at=int(time.time() * 1000))
         )
-        if self.dialect == "postgresql":
-            conn.exec_driver_sql(f"NOTIFY ark_changes, '{rv}'")
+        self.dialect.notify(conn, rv)
         return Result(event, obj, body, rv)
 
     @staticmethod
-    def _replace_labels(conn: Connection, key: dict, new: dict | None, had_labels: bool = True) -> None:
+    def _replace_labels(conn: Connection, key: dict, new: dict | None, had_labels: bool) -> None:
         if had_labels:
-            conn.execute(
-                delete(labels).where(
-                    labels.c.resource == key["resource"],
-                    labels.c.namespace == key["namespace"],
-                    labels.c.name == key["name"],
-                )
-            )
+            conn.execute(delete(labels).where(_where_key(labels, key["resource"], key["namespace"], key["name"])))
         if new:
             conn.execute(
                 insert(labels),
@@ -204,10 +245,10 @@ class Store:
 
     def list(self, query: ListQuery) -> Page:
         """One page of a list, read from one snapshot (or, for a continue token, from history)."""
-        with snapshot_connection(self.engine) as conn, conn.begin():
+        with self._translated(), self.dialect.snapshot_connection(self.engine) as conn, conn.begin():
             row = conn.execute(select(revision.c.current, revision.c.compacted)).one()
             at = query.at_revision if query.at_revision is not None else row.current
-            if at < row.compacted - 1:  # the changes after `at` are no longer all kept
+            if not history_complete_after(at, row.compacted):
                 raise Compacted(at, row.compacted)
             fetch = None if query.limit is None else query.limit + 1
             live = [
@@ -232,7 +273,7 @@ class Store:
         stmt = stmt.order_by(objects.c.namespace, objects.c.name)
         return stmt.limit(fetch) if fetch is not None else stmt
 
-    def _historic(self, conn: Connection, query: ListQuery, at: int, fetch: int | None) -> list:
+    def _historic(self, conn: Connection, query: ListQuery, at: int, fetch: int | None) -> builtins.list[Any]:
         """Objects changed since ``at``, as they were at ``at`` (the first later change's prev_body)."""
         later = changes.alias("later")
         first_after = (
@@ -262,14 +303,14 @@ class Store:
 
     # Change log ---------------------------------------------------------------------------
 
-    def changes_after(self, rv: int, limit: int = 1000, resource: str | None = None) -> list[Any]:
+    def changes_after(self, rv: int, limit: int = 1000, resource: str | None = None) -> builtins.list[Any]:
         """Change-log rows after ``rv`` in revision order: the feed's read (all resources), or
         a resuming watcher's (one ``resource``)."""
         query = select(changes.c.rv, changes.c.resource, changes.c.namespace, changes.c.name, changes.c.type,
                        changes.c.body, changes.c.prev_body).where(changes.c.rv > rv)
         if resource is not None:
             query = query.where(changes.c.resource == resource)
-        with self.engine.connect() as conn:
+        with self._translated(), self.engine.connect() as conn:
             return list(conn.execute(query.order_by(changes.c.rv).limit(limit)))
 
     def compact(self, retention_seconds: float, keep_revisions: int, batch: int = 1000) -> int:
@@ -287,11 +328,11 @@ class Store:
         floor = min(oldest_kept, current - keep_revisions) + 1
         if floor <= compacted:
             return 0
-        with write_connection(self.engine) as conn, conn.begin():
+        with self.dialect.write_connection(self.engine) as conn, conn.begin():
             conn.execute(update(revision).where(revision.c.compacted < floor).values(compacted=floor))
         removed = 0
         while True:
-            with write_connection(self.engine) as conn, conn.begin():
+            with self.dialect.write_connection(self.engine) as conn, conn.begin():
                 ids = [rv for (rv,) in conn.execute(
                     select(changes.c.rv).where(changes.c.rv < floor).order_by(changes.c.rv).limit(batch))]
                 if ids:
@@ -334,5 +375,5 @@ def _label_condition(requirement: selectors.Requirement, resource: str):
     return exists().where(of_object, number)
 
 
-__all__ = ["ADDED", "DELETED", "MODIFIED", "Compacted", "Delete", "KeyExists", "ListQuery", "Page", "Result",
-           "Store", "Unchanged", "Write"]
+__all__ = ["ADDED", "DELETED", "MODIFIED", "Compacted", "Delete", "KeyExists", "ListQuery", "Outcome", "Page",
+           "Result", "Stale", "StorageUnavailable", "Store", "Stored", "Write", "history_complete_after"]

@@ -1,8 +1,7 @@
 """Discovery (/apis, /apis/G, /apis/G/V, /api), Accept negotiation, health and /version.
 
-A minimal Flask app carries only the discovery, OpenAPI and health blueprints: discovery is
-computed from the registry and must never touch the store, so a fake store (with ``ping``)
-is enough here.
+The app runs in-process: discovery is computed from the registry and must never touch the
+store, so a fake store (with ``ping``) is enough here.
 """
 from __future__ import annotations
 
@@ -10,9 +9,9 @@ import hashlib
 import json
 
 import pytest
-from flask import Flask, jsonify
+from flask import Flask
 
-from ark.api import discovery, health, openapi
+from ark.api import discovery
 from ark.api.negotiation import (
     ALL_PARAMS,
     Document,
@@ -23,8 +22,11 @@ from ark.api.negotiation import (
     parse_accept,
     require,
 )
+from ark.app import create_app
 from ark.kinds import REGISTRY
 from ark.machinery.errors import ApiError
+from ark.services import services
+from ark.settings import Settings
 
 GROUP = "ark.mckinsey.com"
 V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -44,24 +46,16 @@ class FakeStore:
 
 
 @pytest.fixture(scope="module")
-def app() -> Flask:
-    """One app per module: registering the blueprints serializes every document (OpenAPI takes a while)."""
-    app = Flask("discovery-test")
-    app.extensions["ark.registry"] = REGISTRY
-    for module in (discovery, openapi, health):
-        app.register_blueprint(module.blueprint)
-
-    @app.errorhandler(ApiError)
-    def _status(error: ApiError):
-        return jsonify(error.status()), error.code
-
-    return app
+def app(tmp_path_factory) -> Flask:
+    """One app per module: registering the blueprints serializes every document (OpenAPI takes a
+    while). ``create_app`` does no I/O, and the fake store below proves discovery never needs any."""
+    return create_app(Settings(sqlite_path=str(tmp_path_factory.mktemp("discovery") / "ark.db")))
 
 
 @pytest.fixture
 def fake_store(app: Flask, monkeypatch: pytest.MonkeyPatch) -> FakeStore:
     store = FakeStore()
-    monkeypatch.setitem(app.extensions, "ark.store", store)
+    monkeypatch.setattr(services(app), "store", store)
     return store
 
 
@@ -96,7 +90,8 @@ def test_negotiate_needs_exact_params_and_skips_protobuf():
         Offer("application/json", {"as": "Table", "g": "meta.k8s.io", "v": "v1"}, value="table"),
         Offer("application/json", value="json"),
     )
-    kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+    kubectl = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
+               "application/json")
     assert negotiate(kubectl, offers).offer.value == "table"
     assert negotiate(f"{PROTOBUF};as=Table;v=v1;g=meta.k8s.io,application/json", offers).offer.value == "json"
     assert negotiate("*/*", offers).offer.value == "json"
@@ -216,22 +211,22 @@ def test_apis_if_none_match_gives_304(client):
 
 
 def test_documents_are_built_once_and_never_touch_the_store(app, client, fake_store):
-    docs = app.extensions["ark.discovery"]
+    docs = services(app).discovery
     assert isinstance(docs, discovery.DiscoveryDocs)
     for _ in range(3):
         client.get("/apis", headers={"Accept": V2})
         client.get(f"/apis/{GROUP}/v1alpha1")
-    assert app.extensions["ark.discovery"] is docs
+    assert services(app).discovery is docs
     assert client.get("/apis", headers={"Accept": V2}).data == docs.aggregated["v2"].body
     assert client.get(f"/apis/{GROUP}/v1alpha1").data == docs.resource_lists["v1alpha1"].body
     assert fake_store.pings == 0
 
 
-def test_registering_without_a_registry_fails_loudly():
-    app = Flask("no-registry")
-    with pytest.raises(KeyError, match=r"ark\.registry.*'ark_discovery'"):
+def test_registering_without_services_fails_loudly():
+    app = Flask("no-services")
+    with pytest.raises(KeyError, match=r"'no-services' has no Ark services: build it with ark.app.create_app"):
         app.register_blueprint(discovery.blueprint)
-    assert "ark.discovery" not in app.extensions
+    assert not app.extensions
 
 
 def test_document_hash_etag_and_compact_sorted_body():
@@ -346,7 +341,7 @@ def test_readyz_extra_checks(app, client, caplog, monkeypatch):
     def auth_not_loaded():
         raise LookupError("extension-apiserver-authentication not loaded")
 
-    monkeypatch.setitem(app.extensions, "ark.readyz_checks", {"authentication": auth_not_loaded})
+    monkeypatch.setattr(services(app), "readyz_checks", {"authentication": auth_not_loaded})
     text = client.get("/readyz").get_data(as_text=True)
     assert "[-]authentication failed: reason withheld" in text
     assert "LookupError: extension-apiserver-authentication not loaded" in caplog.text

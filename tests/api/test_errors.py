@@ -7,7 +7,7 @@ import pytest
 import yaml
 from arkrest import MERGE, assert_status, obj, warnings_of
 
-from ark.storage.engine import create_engine_for
+from ark.storage.dialects import create_engine_for
 from ark.storage.store import Store
 
 MIB = 1024 * 1024

@@ -5,14 +5,17 @@ import hashlib
 import json
 
 import pytest
-from flask import Flask, jsonify
+from flask import Flask
 from marshmallow import Schema, fields
 
 from ark.api import openapi
+from ark.app import create_app
 from ark.kinds import REGISTRY
 from ark.kinds import fields as ark_fields
 from ark.kinds.registry import Kind
-from ark.machinery.errors import ApiError
+from ark.registry.strategy import Strategy
+from ark.services import services
+from ark.settings import Settings
 
 GROUP = "ark.mckinsey.com"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
@@ -21,17 +24,9 @@ PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "a
 
 
 @pytest.fixture(scope="module")
-def app() -> Flask:
+def app(tmp_path_factory) -> Flask:
     """One app per module: registering the blueprint builds every document (which takes a while)."""
-    app = Flask("openapi-test")
-    app.extensions["ark.registry"] = REGISTRY
-    app.register_blueprint(openapi.blueprint)
-
-    @app.errorhandler(ApiError)
-    def _status(error: ApiError):
-        return jsonify(error.status()), error.code
-
-    return app
+    return create_app(Settings(sqlite_path=str(tmp_path_factory.mktemp("openapi") / "ark.db")))
 
 
 @pytest.fixture
@@ -173,7 +168,7 @@ def test_custom_field_mappings():
         strings = fields.Dict(keys=ark_fields.String(), values=ark_fields.String())
 
     kind = Kind(kind="Thing", plural="things", singular="thing", version="v1alpha1", description="A thing.",
-                spec=Spec(), status=Sub())
+                spec=Spec(), status=Sub(), strategy_class=Strategy)
     from ark.kinds.registry import Registry
 
     doc = openapi.build_v3(Registry([kind]), "v1alpha1")
@@ -347,22 +342,22 @@ def test_v2_endpoint(client):
 
 
 def test_documents_are_built_once_at_registration(app, client):
-    docs = app.extensions["ark.openapi"]
+    docs = services(app).openapi
     assert isinstance(docs, openapi.OpenAPIDocs)
     for _ in range(3):
         client.get("/openapi/v2")
         client.get("/openapi/v3")
-    assert app.extensions["ark.openapi"] is docs
+    assert services(app).openapi is docs
     assert client.get("/openapi/v2").data == docs.v2.body
     assert client.get("/openapi/v3").data == docs.v3_root.body
     assert client.get(f"/openapi/v3/apis/{GROUP}/v1alpha1").data == docs.v3["v1alpha1"].body
 
 
-def test_registering_without_a_registry_fails_loudly():
-    app = Flask("no-registry")
-    with pytest.raises(KeyError, match=r"ark\.registry.*'ark_openapi'"):
+def test_registering_without_services_fails_loudly():
+    app = Flask("no-services")
+    with pytest.raises(KeyError, match=r"'no-services' has no Ark services: build it with ark.app.create_app"):
         app.register_blueprint(openapi.blueprint)
-    assert "ark.openapi" not in app.extensions
+    assert not app.extensions
 
 
 # ---------------------------------------------------------------------------------------------

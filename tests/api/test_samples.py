@@ -69,7 +69,8 @@ def test_sample_is_created_as_kube_apiserver_would(ark, sample):
 def _with_unknown_fields() -> list[Sample]:
     if not CRD_DIR.is_dir():
         return []
-    return [s for s in SAMPLES if kind_of(s.document) and judged_by_crd(kind_of(s.document), s.document["spec"]).unknown]
+    return [s for s in SAMPLES
+            if kind_of(s.document) and judged_by_crd(kind_of(s.document), s.document["spec"]).unknown]
 
 
 UNKNOWN_SAMPLES = _with_unknown_fields()

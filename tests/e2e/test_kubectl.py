@@ -329,7 +329,8 @@ def test_patch_merge_and_json(kubectl, namespace):
     assert (got["spec"]["timeout"], got["metadata"]["generation"]) == ("4m", 2)
 
     kubectl("patch", "query", "test-query", *ns, "--type", "json",
-            "-p", '[{"op":"replace","path":"/spec/timeout","value":"5m"},{"op":"add","path":"/spec/sessionId","value":"s1"}]')
+            "-p", '[{"op":"replace","path":"/spec/timeout","value":"5m"},'
+                  '{"op":"add","path":"/spec/sessionId","value":"s1"}]')
     got = get_json(kubectl, "query", "test-query", *ns)
     assert (got["spec"]["timeout"], got["spec"]["sessionId"], got["metadata"]["generation"]) == ("5m", "s1", 3)
 

@@ -6,11 +6,11 @@ import sys
 import uuid
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect
 
-from alembic import command
 from ark.settings import Settings
-from ark.storage.engine import create_engine_for
+from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import SchemaBehind, _config, check_current_engine, upgrade_engine
 from tests.conftest import REPO, free_port, postgres_admin, postgres_or_skip
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from ark.machinery.selectors import parse_field_selector, parse_label_selector
-from ark.storage.store import Compacted, Delete, KeyExists, ListQuery, Store, Write
+from ark.storage.store import Compacted, Delete, KeyExists, ListQuery, Stale, Write
 from ark.storage.tables import changes, labels, objects
 
 RESOURCE = "queries.ark.mckinsey.com"
@@ -23,18 +23,19 @@ def query(name: str, namespace: str = "default", **labels_) -> dict:
 
 def create(store, obj: dict):
     meta = obj["metadata"]
-    return store.write(RESOURCE, meta["namespace"], meta["name"], lambda current: Write(obj))
+    return store.commit(RESOURCE, meta["namespace"], meta["name"], Write(obj), None)
 
 
 def relabel(store, name: str, namespace: str = "default", **labels_):
-    def decide(current):
-        current["metadata"]["labels"] = labels_
-        return Write(current)
-    return store.write(RESOURCE, namespace, name, decide)
+    read = store.read(RESOURCE, namespace, name)
+    current = read.obj()
+    current["metadata"]["labels"] = labels_
+    return store.commit(RESOURCE, namespace, name, Write(current), read)
 
 
 def remove(store, name: str, namespace: str = "default"):
-    return store.write(RESOURCE, namespace, name, lambda current: Delete(current))
+    read = store.read(RESOURCE, namespace, name)
+    return store.commit(RESOURCE, namespace, name, Delete(read.obj()), read)
 
 
 def names(page) -> list[str]:
@@ -62,32 +63,54 @@ def test_a_deleted_name_can_be_created_again_at_once(store):
     assert create(store, query("a")).event == "ADDED"
 
 
-def test_a_failed_decision_writes_nothing(store):
+def test_a_write_of_a_stale_read_writes_nothing(store):
+    """An update or delete commits only if the object still has the resourceVersion that was read."""
     create(store, query("a"))
-
-    def refuse(current):
-        raise ValueError("rejected by admission")
-
-    with pytest.raises(ValueError):
-        store.write(RESOURCE, "default", "a", refuse)
-    assert store.revisions()[0] == 1
+    read = store.read(RESOURCE, "default", "a")
+    relabel(store, "a", x="1")  # another writer wins
+    stale = read.obj()
+    stale["metadata"]["labels"] = {"y": "2"}
+    for outcome in (Write(stale), Delete(read.obj())):
+        with pytest.raises(Stale):
+            store.commit(RESOURCE, "default", "a", outcome, read)
+    assert store.revisions()[0] == 2
+    assert json.loads(store.get(RESOURCE, "default", "a"))["metadata"]["labels"] == {"x": "1"}
     with store.engine.connect() as conn:
-        assert conn.execute(select(changes.c.rv)).scalars().all() == [1]
+        assert conn.execute(select(changes.c.rv)).scalars().all() == [1, 2]
+        assert conn.execute(select(labels.c.key)).scalars().all() == ["x"]
+
+
+def test_a_write_of_a_deleted_object_is_stale(store):
+    create(store, query("a"))
+    read = store.read(RESOURCE, "default", "a")
+    remove(store, "a")
+    with pytest.raises(Stale):
+        store.commit(RESOURCE, "default", "a", Write(read.obj()), read)
+    assert store.get(RESOURCE, "default", "a") is None
 
 
 def test_racing_creates_of_one_name_give_key_exists(store):
-    """Another transaction commits the same name between our read and our insert."""
-    if store.dialect == "sqlite":
-        pytest.skip("SQLite serializes whole write transactions (BEGIN IMMEDIATE): the race cannot happen")
+    """Creates of one name racing from several connections: one wins, the others get KeyExists."""
+    outcomes: list[str] = []
+    start = threading.Barrier(4)
 
-    def decide(current):
-        assert current is None
-        create(Store(store.engine), query("a"))  # a second connection wins the race
-        return Write(query("a"))
+    def creator() -> None:
+        start.wait()
+        try:
+            create(store, query("a"))
+            outcomes.append("created")
+        except KeyExists:
+            outcomes.append("exists")
 
-    with pytest.raises(KeyExists):
-        store.write(RESOURCE, "default", "a", decide)
+    threads = [threading.Thread(target=creator) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["created", "exists", "exists", "exists"]
     assert store.revisions()[0] == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(select(changes.c.rv)).scalars().all() == [1]
 
 
 def test_concurrent_writers_get_revisions_in_commit_order(store):

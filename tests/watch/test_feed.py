@@ -17,13 +17,11 @@ AGENT = REGISTRY.lookup("v1alpha1", "agents")
 
 
 def _write(store, kind, namespace: str, name: str, labels: dict | None = None):
-    def decide(current):
-        obj = current or {"apiVersion": kind.api_version, "kind": kind.kind,
-                          "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"}, "spec": {}}
-        obj["metadata"]["labels"] = labels or {}
-        return Write(obj)
-
-    return store.write(kind.resource, namespace, name, decide).rv
+    read = store.read(kind.resource, namespace, name)
+    obj = read.obj() if read else {"apiVersion": kind.api_version, "kind": kind.kind,
+                                   "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"}, "spec": {}}
+    obj["metadata"]["labels"] = labels or {}
+    return store.commit(kind.resource, namespace, name, Write(obj), read).rv
 
 
 class Recorder:
@@ -186,7 +184,8 @@ def test_delete_outcome_reaches_the_feed_as_deleted(store):
     recorder.deliver = lambda change: seen.append(change) or True
     feed.subscribe(recorder)
     _write(store, QUERY, "ns", "a", {"x": "1"})
-    store.write(QUERY.resource, "ns", "a", lambda current: Delete(current))
+    read = store.read(QUERY.resource, "ns", "a")
+    store.commit(QUERY.resource, "ns", "a", Delete(read.obj()), read)
     feed.catch_up()
     assert [c.type for c in seen] == ["ADDED", "DELETED"]
     assert seen[1].labels == {"x": "1"} and seen[1].prev_labels == {"x": "1"}

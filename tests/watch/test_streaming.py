@@ -130,7 +130,7 @@ def test_thousands_of_idle_watches_are_cheap(replica, namespace):
             written = time.monotonic()
             create(session, replica.url, namespace, "ping")
         pending = {sock.fileno(): sock for sock in socks}
-        received: dict[int, bytes] = {fd: b"" for fd in pending}
+        received: dict[int, bytes] = dict.fromkeys(pending, b"")
         deadline = time.monotonic() + 30
         while pending and time.monotonic() < deadline:
             readable, _, _ = select.select(list(pending.values()), [], [], 1.0)

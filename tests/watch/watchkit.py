@@ -1,11 +1,14 @@
-"""Helpers for the watch tests: streaming readers, writers, and the history table as the oracle.
+"""Helpers for the watch tests: streaming readers, writers, and their acknowledgements as the oracle.
 
 Every wait is bounded. A :class:`Stream` reads one watch on its own thread (requests,
-``stream=True``), so a test can hold many and check each one's events against the change
-log read straight from the test database (:func:`history`, :func:`expected`).
+``stream=True``), so a test can hold many and check each one's events against what the
+:class:`Writer` threads were acknowledged (:class:`Timeline`), never against the server's own
+tables.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import random
@@ -14,15 +17,15 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 import sqlalchemy
 from sqlalchemy import select
 
-from ark.storage.engine import create_engine_for
-from ark.storage.tables import changes, revision
+from ark.storage.dialects import create_engine_for
+from ark.storage.tables import revision
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 RESOURCE = "queries.ark.mckinsey.com"
@@ -144,10 +147,14 @@ class Stream:
 
     def changes(self, upto: int | None = None) -> list[Event]:
         """(type, name, rv) of every ADDED/MODIFIED/DELETED event (at or below ``upto``)."""
+        return [e[:3] for e in self.changes_with_uids(upto)]
+
+    def changes_with_uids(self, upto: int | None = None) -> list[tuple[str, str, int, str]]:
+        """(type, name, rv, uid) of every ADDED/MODIFIED/DELETED event (at or below ``upto``)."""
         with self._cond:
             events = list(self.events)
-        out = [(e["type"], e["object"]["metadata"]["name"], _rv(e)) for e in events
-               if e["type"] in ("ADDED", "MODIFIED", "DELETED")]
+        out = [(e["type"], e["object"]["metadata"]["name"], _rv(e), e["object"]["metadata"].get("uid", ""))
+               for e in events if e["type"] in ("ADDED", "MODIFIED", "DELETED")]
         return [e for e in out if upto is None or e[2] <= upto]
 
     def types(self) -> list[str]:
@@ -158,10 +165,8 @@ class Stream:
         """Close the connection under the reader (shutdown wakes a blocked recv) and join it."""
         sock = _socket_of(self.response)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.response.close()
         self._thread.join(timeout=5)
 
@@ -181,7 +186,7 @@ def _rv(event: dict) -> int:
     return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
 
 
-# The change log, as the oracle -------------------------------------------------------------
+# The oracle: what the writers were acknowledged ----------------------------------------------
 
 _ENGINES: dict[int, sqlalchemy.Engine] = {}
 
@@ -193,78 +198,133 @@ def engine_for(database) -> sqlalchemy.Engine:
     return _ENGINES[key]
 
 
-@dataclass(frozen=True)
-class Row:
-    rv: int
-    resource: str
-    namespace: str
-    name: str
-    type: str
-    body: dict
-    prev_body: dict | None
-
-
-def history(database, after: int = 0, upto: int | None = None) -> list[Row]:
-    """The change log rows after ``after`` (up to ``upto``), straight from the test database."""
-    stmt = select(changes).where(changes.c.rv > after).order_by(changes.c.rv)
-    if upto is not None:
-        stmt = stmt.where(changes.c.rv <= upto)
-    with engine_for(database).connect() as conn:
-        return [Row(r.rv, r.resource, r.namespace, r.name, r.type, json.loads(r.body),
-                    json.loads(r.prev_body) if r.prev_body else None) for r in conn.execute(stmt)]
-
-
 def revisions(database) -> tuple[int, int]:
-    """(current revision, compaction floor) of the test database."""
+    """(current revision, compaction floor) of the test database (for tests about compaction)."""
     with engine_for(database).connect() as conn:
         row = conn.execute(select(revision.c.current, revision.c.compacted)).one()
     return row.current, row.compacted
 
 
-def _labels(body: dict | None) -> dict[str, str]:
-    return ((body or {}).get("metadata") or {}).get("labels") or {}
+@dataclass(frozen=True)
+class Ack:
+    """One write as the server's response acknowledged it. A delete answered with a Status
+    carries the deleted object's uid but no resourceVersion."""
+
+    name: str
+    uid: str
+    rv: int | None
+    labels: dict[str, str]
 
 
-def expected(rows: Iterable[Row], namespace: str | None = None, name: str | None = None,
-             selector: Callable[[dict[str, str]], bool] | None = None) -> list[Event]:
-    """What a watch must send for these change-log rows (CONTRACT 6.3 selector semantics):
-    with a label selector, an object that starts matching is ADDED and one that stops is
-    DELETED (its previous content, at the change's revision)."""
-    out: list[Event] = []
-    for row in rows:
-        if row.resource != RESOURCE or (namespace is not None and row.namespace != namespace):
-            continue
-        if name is not None and row.name != name:
-            continue
-        if selector is None:
-            out.append((row.type, row.name, row.rv))
-            continue
-        now = selector(_labels(row.body))
-        if row.type == "MODIFIED":
-            was = selector(_labels(row.prev_body))
-            if now:
-                out.append(("MODIFIED" if was else "ADDED", row.name, row.rv))
-            elif was:
-                out.append(("DELETED", row.name, row.rv))
-        elif now:
-            out.append((row.type, row.name, row.rv))
-    return out
+@dataclass
+class Lifetime:
+    """One object (one uid) from its create to its delete, as the acknowledgements show it."""
+
+    name: str
+    uid: str
+    states: dict[int, dict[str, str]] = field(default_factory=dict)  # rv -> labels
+    deleted: bool = False
+    next_create: float = float("inf")  # the create of the next object of the same name
+
+    @property
+    def created(self) -> int:
+        return min(self.states)
 
 
-def state_at(rows: Iterable[Row], rv: int, namespace: str,
-             selector: Callable[[dict[str, str]], bool] | None = None) -> dict[str, int]:
-    """name -> resourceVersion of the objects of ``namespace`` matching at revision ``rv``
-    (rebuilt from the change log; the namespace must be fresh, so that all its history is kept)."""
-    live: dict[str, dict] = {}
-    for row in rows:
-        if row.rv > rv or row.resource != RESOURCE or row.namespace != namespace:
-            continue
-        if row.type == "DELETED":
-            live.pop(row.name, None)
-        else:
-            live[row.name] = row.body
-    return {n: int(b["metadata"]["resourceVersion"]) for n, b in live.items()
-            if selector is None or selector(_labels(b))}
+class Timeline:
+    """Every acknowledged write of one namespace, per object: the oracle the watchers are held to.
+
+    Every write the server committed was acknowledged to a writer (a writer that gets no answer
+    fails the test), so the acknowledgements are the whole history. A DELETED event's revision is
+    not in its acknowledgement, only bounded: after the object's last acknowledged revision and
+    before the next object of the same name was created; the event is matched by the uid it
+    carries."""
+
+    def __init__(self, acks: Iterable[Ack]) -> None:
+        lifetimes: dict[str, Lifetime] = {}
+        for ack in acks:
+            life = lifetimes.setdefault(ack.uid, Lifetime(ack.name, ack.uid))
+            if ack.rv is None:
+                life.deleted = True
+            else:
+                life.states[ack.rv] = ack.labels
+        self.lifetimes = sorted((life for life in lifetimes.values() if life.states), key=lambda life: life.created)
+        assert len(self.lifetimes) == len(lifetimes), "a delete was acknowledged for an object never created"
+        by_name: dict[str, list[Lifetime]] = {}
+        for life in self.lifetimes:
+            by_name.setdefault(life.name, []).append(life)
+        for lives in by_name.values():
+            for before, after in itertools.pairwise(lives):
+                assert before.deleted, f"{before.name} was created again without being deleted"
+                before.next_create = after.created
+
+    @property
+    def uids(self) -> set[str]:
+        return {life.uid for life in self.lifetimes}
+
+    @property
+    def last_rv(self) -> int:
+        return max(max(life.states) for life in self.lifetimes)
+
+    def check(self, got: list[tuple[str, str, int, str]], base: int, name: str | None = None,
+              selector: Callable[[dict[str, str]], bool] | None = None) -> list[str]:
+        """What is wrong with a watcher's (type, name, rv, uid) events after ``base``: CONTRACT 6.3
+        selector semantics (starting to match is ADDED, stopping is DELETED at the change's
+        revision), each event exactly once, in revision order."""
+        matches = selector or (lambda labels: True)
+        known: dict[tuple[str, str, int], bool] = {}
+        deletes: dict[str, tuple[Lifetime, bool]] = {}  # uid -> (lifetime, whether it must appear)
+        for life in self.lifetimes:
+            if name is not None and life.name != name:
+                continue
+            previous: dict[str, str] | None = None
+            for rv in sorted(life.states):
+                labels = life.states[rv]
+                now, was = matches(labels), previous is not None and matches(previous)
+                event = ("MODIFIED" if was else "ADDED") if now else ("DELETED" if was else None)
+                if event and rv > base:
+                    known[(event, life.name, rv)] = False
+                previous = labels
+            if life.deleted and matches(previous or {}) and life.next_create > base:
+                deletes[life.uid] = (life, max(life.states) >= base)
+        problems = []
+        rvs = [e[2] for e in got]
+        if rvs != sorted(set(rvs)):
+            problems.append(f"revisions not strictly increasing: {rvs}")
+        for event in got:
+            type_, event_name, rv, uid = event
+            if rv <= base:
+                problems.append(f"{event} is not after the watch's revision {base}")
+            elif (type_, event_name, rv) in known and not known[(type_, event_name, rv)]:
+                known[(type_, event_name, rv)] = True
+            elif type_ == "DELETED" and uid in deletes:
+                life, _must = deletes.pop(uid)
+                if not max(life.states) < rv < life.next_create:
+                    problems.append(f"{event} is outside ({max(life.states)}, {life.next_create})")
+            else:
+                problems.append(f"unexpected or repeated event {event}")
+        problems += [f"missing {event}" for event, seen in known.items() if not seen]
+        problems += [f"missing DELETED of {life.name} ({uid})" for uid, (life, must) in deletes.items() if must]
+        return problems
+
+    def check_state(self, added: list[tuple[str, int]], at: int,
+                    selector: Callable[[dict[str, str]], bool] | None = None) -> list[str]:
+        """What is wrong with a watch-list's initial (name, rv) ADDEDs for the state at ``at``."""
+        matches = selector or (lambda labels: True)
+        allowed, required = set(), set()
+        for life in self.lifetimes:
+            kept = [rv for rv in life.states if rv <= at]
+            if not kept or life.next_create <= at or not matches(life.states[max(kept)]):
+                continue
+            state = (life.name, max(kept))
+            allowed.add(state)
+            if not life.deleted or max(life.states) >= at:  # surely alive at `at`
+                required.add(state)
+        problems = [f"unexpected initial {a}" for a in added if a not in allowed]
+        problems += [f"missing initial {r}" for r in sorted(required - set(added))]
+        if len(set(added)) != len(added):
+            problems.append(f"repeated initial events: {added}")
+        return problems
 
 
 # Writers -----------------------------------------------------------------------------------
@@ -272,8 +332,9 @@ def state_at(rows: Iterable[Row], rv: int, namespace: str,
 class Writer(threading.Thread):
     """Creates, relabels, updates and deletes Queries from a small pool of names, at random.
 
-    Several writers share the pool, so some requests lose races (404/409): that is the point;
-    the change log, not this thread, says what was committed. Bounded in operations and time."""
+    Several writers share the pool, so some requests lose races (404/409): that is the point.
+    Every 2xx answer is kept in ``acks`` (the oracle); a request that gets no answer fails the
+    writer. Bounded in operations and time."""
 
     def __init__(self, sessions: list[requests.Session], urls: list[str], namespace: str, names: list[str],
                  operations: int, seed: int, run_label: str, seconds: float = 60, pause: float = 0.0) -> None:
@@ -288,6 +349,7 @@ class Writer(threading.Thread):
         self.seconds = seconds
         self.pause = pause
         self.statuses: dict[int, int] = {}
+        self.acks: list[Ack] = []
         self.failure: BaseException | None = None
 
     def run(self) -> None:
@@ -316,10 +378,20 @@ class Writer(threading.Thread):
                     response = delete(session, url, self.namespace, name)
                 self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
                 assert response.status_code in (200, 201, 202, 404, 409), response.text
+                if response.status_code in (200, 201):
+                    self.acks.append(acknowledged(name, response.json()))
                 if self.pause:
                     time.sleep(self.pause)
         except BaseException as err:  # noqa: BLE001 - reported by the test
             self.failure = err
+
+
+def acknowledged(name: str, body: dict) -> Ack:
+    """The Ack of a 200/201 answer: the object written, or the Status of an immediate delete."""
+    if body.get("kind") == "Status":
+        return Ack(name, body["details"]["uid"], None, {})
+    meta = body["metadata"]
+    return Ack(name, meta["uid"], int(meta["resourceVersion"]), meta.get("labels") or {})
 
 
 # Raw TLS connections (idle-watch and slow-reader tests) ------------------------------------

@@ -1,0 +1,281 @@
+"""The generic resource store: every verb, the same way for every kind (Kubernetes' generic
+registry store is the model).
+
+It sits between the views and :class:`~ark.storage.store.Store` and owns what a write means:
+the kind's strategy at the right points, dry-run (everything runs, nothing is written), the
+write outcomes (created, updated, unchanged, deleted) and the translation of storage failures
+into Kubernetes Status errors.
+
+Updates and deletes run an **optimistic loop**: read the object and its resourceVersion, work
+out the new object outside any transaction (the transform and admission may read other
+objects), then commit only if the row still has that resourceVersion. A lost race is retried
+from a fresh read. A client that sent a resourceVersion gets 409 Conflict when it is not the
+current one — on the first attempt or on a retry, so no update is ever lost or applied to a
+state the client did not see.
+"""
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ark.kinds.registry import Kind
+from ark.machinery import codec, errors, meta, pagination
+from ark.machinery import field as fe
+from ark.machinery.errors import ApiError
+from ark.machinery.options import EXACT, DeleteOptions, ListOptions, parse_resource_version
+from ark.registry.strategy import Strategy
+from ark.storage.store import (
+    DELETED,
+    Compacted,
+    Delete,
+    KeyExists,
+    ListQuery,
+    Outcome,
+    Page,
+    Stale,
+    StorageUnavailable,
+    Store,
+    Stored,
+    Write,
+)
+
+MAX_ATTEMPTS = 16  # lost races retried before answering 409; each retry means another writer won
+GENERATE_NAME_ATTEMPTS = 8
+MAX_PAGE = 1_000_000  # a larger limit means "everything" in practice, and keeps SQL LIMIT in range
+TOO_NEW_WAIT_SECONDS = 3.0  # "not older than" a revision not reached yet: kube-apiserver's cache waits 3 s
+
+#: What an update does to the current object: returns the object the client wants stored.
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """An unreachable or busy database becomes 503 ServiceUnavailable with Retry-After."""
+    try:
+        yield
+    except StorageUnavailable as err:
+        raise errors.service_unavailable(f"the storage is unavailable, please retry: {err}") from None
+
+
+@dataclass
+class WriteContext:
+    """One request's view of a write: dry-run, and where its warnings go."""
+
+    dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Written:
+    """The outcome of a write, for the response."""
+
+    obj: dict[str, Any]
+    body: str
+    created: bool = False  # answered 201
+    deleted: bool = False  # the object is gone (answered with a Status)
+
+
+class StoreLookup:
+    """The :class:`~ark.registry.strategy.Lookup` admission rules read other objects through."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        with storage_errors():
+            stored = self.store.read(kind.resource, namespace, name)
+        return None if stored is None else stored.obj()
+
+
+class ResourceStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lookup = StoreLookup(store)
+
+    # Reads ----------------------------------------------------------------------------------
+
+    def current_revision(self) -> int:
+        with storage_errors():
+            return self.store.revisions()[0]
+
+    def wait_not_older_than(self, wanted: int) -> int:
+        """"Not older than N" with N ahead of the store: wait at most 3 s, then 504 Timeout.
+        Returns the store's revision."""
+        with storage_errors():
+            current = self.store.wait_for_revision(wanted, TOO_NEW_WAIT_SECONDS)
+        if current < wanted:
+            raise errors.too_large_resource_version(wanted, current)
+        return current
+
+    def get(self, kind: Kind, namespace: str, name: str, resource_version: str = "") -> str:
+        """The stored JSON text of one object (404 when there is none)."""
+        if resource_version and resource_version != "0":
+            self.wait_not_older_than(parse_resource_version(resource_version))
+        with storage_errors():
+            body = self.store.get(kind.resource, namespace, name)
+        if body is None:
+            raise errors.not_found(kind, name)
+        return body
+
+    def list(self, kind: Kind, namespace: str | None, options: ListOptions) -> Page:
+        """One page, with Kubernetes' resourceVersion, limit and continue semantics."""
+        at, after = None, None
+        limit = min(options.limit, MAX_PAGE) if options.limit > 0 else None  # zero or negative: no limit
+        if options.continue_token:
+            if options.resource_version not in ("", "0"):
+                raise errors.bad_request("specifying resource version is not allowed when using continue")
+            at, after = pagination.decode(options.continue_token)
+        elif options.resource_version not in ("", "0"):
+            wanted = parse_resource_version(options.resource_version)
+            current = self.wait_not_older_than(wanted)
+            match = options.resource_version_match
+            if match == EXACT or (not match and limit is not None):
+                at = wanted if wanted != current else None
+        query = ListQuery(kind.resource, namespace, options.label_selector, options.field_selector, limit, at, after)
+        try:
+            with storage_errors():
+                return self.store.list(query)
+        except Compacted as err:
+            if options.continue_token:
+                raise errors.expired("The provided continue parameter is too old to display a consistent list "
+                                     "result. You can start a new list without the continue parameter.") from None
+            raise errors.expired(f"too old resource version: {err.requested} ({err.floor})") from None
+
+    # Writes ---------------------------------------------------------------------------------
+
+    def _commit(self, kind: Kind, namespace: str, name: str, outcome: Outcome, read: Stored | None) -> Written:
+        with storage_errors():
+            result = self.store.commit(kind.resource, namespace, name, outcome, read)
+        return Written(result.obj, result.body, created=read is None, deleted=result.event == DELETED)
+
+    def create(self, kind: Kind, namespace: str, obj: dict[str, Any], ctx: WriteContext) -> Written:
+        strategy = kind.strategy
+        strategy.prepare_for_create(obj)
+        metadata = obj["metadata"]
+        generate = not metadata.get("name") and metadata.get("generateName")
+        if generate:
+            metadata["name"] = meta.generate_name(metadata["generateName"])
+        strategy.default(obj, None)
+        ctx.warnings.extend(strategy.warnings(obj, None))
+        problems = strategy.validate(obj, self.lookup)
+        if problems:
+            raise errors.invalid(kind, metadata.get("name") or metadata.get("generateName") or "", problems)
+        if ctx.dry_run:
+            return Written(obj, codec.dumps(obj), created=True)
+        for _attempt in range(GENERATE_NAME_ATTEMPTS if generate else 1):
+            try:
+                return self._commit(kind, namespace, metadata["name"], Write(obj), None)
+            except KeyExists:
+                if generate:
+                    metadata["name"] = meta.generate_name(metadata["generateName"])
+        raise errors.already_exists(kind, metadata["name"], generated=bool(generate))
+
+    def update(self, kind: Kind, namespace: str, name: str, transform: Transform, ctx: WriteContext, *,
+               status: bool = False, create: Callable[[], dict[str, Any]] | None = None) -> Written:
+        """Replace the object by ``transform(current)``; ``create`` makes the object when it is
+        missing (server-side apply), else a missing object is 404."""
+        strategy = kind.status_strategy if status else kind.strategy
+        warnings: list[str] = []
+        try:
+            for _attempt in range(MAX_ATTEMPTS):
+                with storage_errors():
+                    stored = self.store.read(kind.resource, namespace, name)
+                if stored is None:
+                    if create is None:
+                        raise errors.not_found(kind, name)
+                    try:
+                        return self.create(kind, namespace, create(), ctx)
+                    except ApiError as err:
+                        if err.reason != "AlreadyExists":
+                            raise
+                        continue  # created meanwhile by someone else: update it
+                current = stored.obj()
+                new = self._replacement(strategy, stored, current, transform(stored.obj()))
+                warnings = strategy.warnings(new, current)
+                problems = strategy.validate_update(new, current, self.lookup)
+                if problems:
+                    raise errors.invalid(kind, name, problems)
+                if new == current:
+                    return Written(current, stored.body)
+                outcome: Outcome = Delete(new) if meta.should_delete_on_update(new) else Write(new)
+                if ctx.dry_run:
+                    return Written(new, codec.dumps(new), deleted=isinstance(outcome, Delete))
+                try:
+                    return self._commit(kind, namespace, name, outcome, stored)
+                except Stale:
+                    continue
+        finally:
+            ctx.warnings.extend(warnings)
+        raise errors.conflict(kind, name, errors.STALE_OBJECT)
+
+    @staticmethod
+    def _replacement(strategy: Strategy, stored: Stored, current: dict[str, Any],
+                     new: dict[str, Any]) -> dict[str, Any]:
+        """``new`` made ready to replace ``current``: the resourceVersion precondition checked,
+        server-owned fields and the kind's defaults applied."""
+        kind, name = strategy.kind, current["metadata"]["name"]
+        sent_rv = new["metadata"].get("resourceVersion")
+        if sent_rv:
+            if str(sent_rv) != str(stored.rv):
+                raise errors.conflict(kind, name, errors.STALE_OBJECT)
+        elif not strategy.allow_unconditional_update:
+            raise errors.invalid(kind, name, [fe.invalid("metadata.resourceVersion", fe.Verbatim("0x0"),
+                                                         "must be specified for an update")])
+        new = strategy.prepare_for_update(new, current)
+        strategy.default(new, current)
+        new["metadata"]["resourceVersion"] = str(stored.rv)
+        return new
+
+    def delete(self, kind: Kind, namespace: str, name: str, options: DeleteOptions) -> Written:
+        """Delete now, or mark the object terminating while finalizers remain."""
+        for _attempt in range(MAX_ATTEMPTS):
+            with storage_errors():
+                stored = self.store.read(kind.resource, namespace, name)
+            if stored is None:
+                raise errors.not_found(kind, name)
+            current = stored.obj()
+            self._check_preconditions(kind, name, current, options)
+            outcome: Outcome
+            if current["metadata"].get("finalizers") or options.gc_finalizers:
+                marked = stored.obj()
+                changed = meta.mark_deleting(marked, options.gc_finalizers)
+                if options.dry_run or (not changed and marked == current):
+                    return Written(marked, codec.dumps(marked))
+                outcome = Write(marked)
+            else:
+                if options.dry_run:
+                    return Written(current, stored.body, deleted=True)
+                outcome = Delete(current)
+            try:
+                return self._commit(kind, namespace, name, outcome, stored)
+            except Stale:
+                continue
+        raise errors.conflict(kind, name, errors.STALE_OBJECT)
+
+    @staticmethod
+    def _check_preconditions(kind: Kind, name: str, current: dict[str, Any], options: DeleteOptions) -> None:
+        uid, rv = options.precondition_uid, options.precondition_resource_version
+        actual_uid, actual_rv = current["metadata"]["uid"], current["metadata"]["resourceVersion"]
+        if uid and uid != actual_uid:
+            raise errors.conflict(kind, name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                                              f"{actual_uid}")
+        if rv and str(rv) != actual_rv:
+            raise errors.conflict(kind, name, f"Precondition failed: ResourceVersion in precondition: {rv}, "
+                                              f"ResourceVersion in object meta: {actual_rv}")
+
+    def delete_collection(self, kind: Kind, namespace: str, selection: ListOptions,
+                          options: DeleteOptions) -> tuple[builtins.list[dict[str, Any]], int]:
+        """Delete every object the selectors match; returns them and the revision after."""
+        page = self.list(kind, namespace, ListOptions(selection.label_selector, selection.field_selector))
+        deleted = []
+        for body in page.items:
+            name = codec.loads(body)["metadata"]["name"]
+            try:
+                deleted.append(self.delete(kind, namespace, name, options).obj)
+            except ApiError as err:
+                if err.code != 404:  # a 404 was deleted meanwhile by someone else: nothing left to do
+                    raise
+        return deleted, self.current_revision()

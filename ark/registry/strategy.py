@@ -1,0 +1,110 @@
+"""What is particular to a kind when it is created, updated or validated: its strategy.
+
+This is the pattern of Kubernetes' generic registry: the :class:`~ark.registry.store.ResourceStore`
+runs every write the same way for every kind and asks the kind's strategy at fixed points:
+
+1. ``prepare_for_create`` / ``prepare_for_update``: server-owned fields (uid, generation,
+   status kept apart from the main resource...);
+2. ``default``: the kind's own defaults and migrations (Ark's mutating admission);
+3. ``validate`` / ``validate_update``: object metadata and the schema, then ``rules`` — the
+   kind's own admission rules, which may read other objects through a read-only
+   :class:`Lookup`;
+4. ``warnings``: texts for ``Warning`` headers.
+
+:class:`Strategy` is the behaviour every custom resource gets (a CRD with a status
+subresource); a kind module overrides ``default``, ``rules`` and ``warnings`` for what is
+special about it. :class:`StatusStrategy` serves the ``/status`` subresource: only ``.status``
+changes there, and no admission rule runs.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ark.kinds.validation import validate as validate_schema
+from ark.machinery import meta
+from ark.machinery.field import FieldError
+
+if TYPE_CHECKING:
+    from ark.kinds.registry import Kind
+
+
+class Lookup(Protocol):
+    """Read-only access to other objects, for admission rules (e.g. a Query's target)."""
+
+    def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object of ``kind`` named ``namespace/name`` as committed now, or None."""
+
+
+def being_deleted(obj: dict[str, Any] | None) -> bool:
+    return bool(obj and (obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+class Strategy:
+    """The generic behaviour of a custom resource with a status subresource."""
+
+    #: PUT must carry the resourceVersion it replaces (CRDs refuse unconditional updates).
+    allow_unconditional_update = False
+    #: The section of the object this strategy writes and validates against the schema.
+    section = "spec"
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+
+    # Server-owned fields -------------------------------------------------------------------
+
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        meta.prepare_for_create(obj)
+
+    def prepare_for_update(self, obj: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        """The object to store when ``obj`` replaces ``old``."""
+        return meta.prepare_for_update(old, obj, status_only=False)
+
+    # The kind's own admission: override these -----------------------------------------------
+
+    def default(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """Defaults and migrations applied to ``obj`` before validation (create and update)."""
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        """The kind's admission rules; ``old`` is None on create."""
+        return []
+
+    def warnings(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
+        """Warnings for a write that is accepted (or refused: they are sent with the error too)."""
+        return []
+
+    def for_status(self) -> Strategy:
+        return StatusStrategy(self)
+
+    # Validation -----------------------------------------------------------------------------
+
+    def _schema_errors(self, obj: dict[str, Any]) -> list[FieldError]:
+        errors = meta.validate_object_meta(obj.get("metadata"))
+        if self.section in obj:
+            schema = self.kind.spec if self.section == "spec" else self.kind.status
+            errors.extend(validate_schema(schema, obj[self.section], self.section))
+        return errors
+
+    def validate(self, obj: dict[str, Any], lookup: Lookup) -> list[FieldError]:
+        errors = self._schema_errors(obj)
+        return errors or self.rules(obj, None, lookup)
+
+    def validate_update(self, obj: dict[str, Any], old: dict[str, Any], lookup: Lookup) -> list[FieldError]:
+        errors = meta.validate_update(old, obj) + self._schema_errors(obj)
+        if errors or being_deleted(old):  # finishing a deletion (removing finalizers) is never refused
+            return errors
+        return self.rules(obj, old, lookup)
+
+
+class StatusStrategy(Strategy):
+    """``/status``: only ``.status`` is taken from the request; no defaults, no rules."""
+
+    section = "status"
+
+    def __init__(self, main: Strategy) -> None:
+        super().__init__(main.kind)
+
+    def prepare_for_update(self, obj: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        return meta.prepare_for_update(old, obj, status_only=True)
+
+    def validate_update(self, obj: dict[str, Any], old: dict[str, Any], lookup: Lookup) -> list[FieldError]:
+        return meta.validate_update(old, obj) + self._schema_errors(obj)
