@@ -1,12 +1,14 @@
 """Alembic environment: one migration history for SQLite and PostgreSQL.
 
 The connection comes from ``config.attributes["connection"]`` when Ark runs the migration
-itself, otherwise from the Ark settings (ARK_* environment / --config file).
+itself (``python -m ark migrate``), otherwise (``alembic -c alembic.ini upgrade head``) from the
+Ark settings (ARK_* environment / the ARK_CONFIG file) through the same engine setup as the server.
 """
-from alembic import context
-from sqlalchemy import create_engine
+from logging.config import fileConfig
 
+from alembic import context
 from ark.settings import Settings
+from ark.storage.dialects import create_engine_for
 from ark.storage.tables import metadata
 
 
@@ -20,7 +22,11 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run_migrations(connection)
 else:
-    engine = create_engine(Settings.load().database_url())
-    with engine.connect() as conn:
-        run_migrations(conn)
-    engine.dispose()
+    if context.config.config_file_name:  # the alembic CLI: its [logger_*] sections show "Running upgrade ..."
+        fileConfig(context.config.config_file_name, disable_existing_loggers=False)
+    engine = create_engine_for(Settings.load())
+    try:
+        with engine.begin() as conn:
+            run_migrations(conn)
+    finally:
+        engine.dispose()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,11 +75,11 @@ class Database:
 
 
 @contextmanager
-def fresh_database(driver: str, tmp_path_factory) -> Database:
-    """A new, migrated database of ``driver``; PostgreSQL ones are dropped afterwards."""
+def empty_database(driver: str, directory: Path) -> Iterator[Database]:
+    """A new database of ``driver`` without any tables (SQLite in ``directory``); PostgreSQL ones are
+    dropped afterwards."""
     if driver == "sqlite":
-        path = tmp_path_factory.mktemp("sqlite") / "ark.db"
-        flags = ["--storage-driver", "sqlite", "--sqlite-path", str(path)]
+        flags = ["--storage-driver", "sqlite", "--sqlite-path", str(directory / "ark.db")]
         name = None
     else:
         postgres_or_skip()
@@ -87,14 +88,20 @@ def fresh_database(driver: str, tmp_path_factory) -> Database:
         flags = ["--storage-driver", "postgresql", "--postgres-host", "127.0.0.1", "--postgres-port", "5432",
                  "--postgres-db", name, "--postgres-user", "postgres", "--postgres-sslmode", "disable"]
     try:
-        settings = Settings.load(flags, env={})
-        engine = create_engine_for(settings)
-        upgrade_engine(engine)
-        engine.dispose()
-        yield Database(driver, settings, flags)
+        yield Database(driver, Settings.load(flags, env={}), flags)
     finally:
         if name:
             postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def fresh_database(driver: str, tmp_path_factory) -> Iterator[Database]:
+    """A new, migrated database of ``driver``; PostgreSQL ones are dropped afterwards."""
+    with empty_database(driver, tmp_path_factory.mktemp("sqlite")) as db:
+        engine = create_engine_for(db.settings)
+        upgrade_engine(engine)
+        engine.dispose()
+        yield db
 
 
 @pytest.fixture(scope="session", params=DRIVERS)

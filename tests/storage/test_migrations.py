@@ -3,43 +3,33 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 
 import pytest
 from alembic import command
 from sqlalchemy import inspect
 
-from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import SchemaBehind, _config, check_current_engine, upgrade_engine
-from tests.conftest import REPO, free_port, postgres_admin, postgres_or_skip
+from tests.conftest import DRIVERS, REPO, empty_database, free_port
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request, tmp_path):
+@pytest.fixture(params=DRIVERS)
+def unmigrated(request, tmp_path):
     """Flags and settings of a brand-new, unmigrated database."""
-    if request.param == "sqlite":
-        flags = ["--storage-driver", "sqlite", "--sqlite-path", str(tmp_path / "fresh.db")]
-        yield flags, Settings.load(flags, env={})
-        return
-    postgres_or_skip()
-    name = f"ark_fresh_{uuid.uuid4().hex[:10]}"
-    postgres_admin(f"CREATE DATABASE {name}")
-    flags = ["--storage-driver", "postgresql", "--postgres-db", name, "--postgres-sslmode", "disable"]
-    yield flags, Settings.load(flags, env={})
-    postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with empty_database(request.param, tmp_path) as db:
+        yield db.flags, db.settings
 
 
-def test_an_unmigrated_database_is_refused_with_a_clear_message(empty_database):
-    _, settings = empty_database
+def test_an_unmigrated_database_is_refused_with_a_clear_message(unmigrated):
+    _, settings = unmigrated
     engine = create_engine_for(settings)
     with pytest.raises(SchemaBehind, match="run `python -m ark migrate`"):
         check_current_engine(engine)
     engine.dispose()
 
 
-def test_serve_refuses_an_unmigrated_database_in_one_line(empty_database):
-    flags, _ = empty_database
+def test_serve_refuses_an_unmigrated_database_in_one_line(unmigrated):
+    flags, _ = unmigrated
     port = str(free_port())
     result = subprocess.run([sys.executable, "-m", "ark", "serve", *flags, "--secure-port", port], check=False,
                             cwd=REPO,
@@ -49,8 +39,8 @@ def test_serve_refuses_an_unmigrated_database_in_one_line(empty_database):
     assert "migrate" in result.stderr.strip().splitlines()[-1]
 
 
-def test_migrate_creates_the_schema_and_then_the_server_accepts_it(empty_database):
-    flags, settings = empty_database
+def test_migrate_creates_the_schema_and_then_the_server_accepts_it(unmigrated):
+    flags, settings = unmigrated
     subprocess.run([sys.executable, "-m", "ark", "migrate", *flags], cwd=REPO, check=True, capture_output=True,
                    timeout=60)
     engine = create_engine_for(settings)
@@ -59,8 +49,8 @@ def test_migrate_creates_the_schema_and_then_the_server_accepts_it(empty_databas
     engine.dispose()
 
 
-def test_the_history_downgrades_and_upgrades_again(empty_database):
-    _, settings = empty_database
+def test_the_history_downgrades_and_upgrades_again(unmigrated):
+    _, settings = unmigrated
     engine = create_engine_for(settings)
     upgrade_engine(engine)
     config = _config()
