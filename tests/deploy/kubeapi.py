@@ -4,9 +4,10 @@
 behaviour (the CRD-collision guard, reusing the self-signed certificate) can only be seen by a
 helm that talks to an API server. Against this one, helm v4 reads ``/version`` and discovery
 (``/api``, ``/apis``, one resource list per group-version, as kube-apiserver serves them for the
-built-in kinds the chart renders), runs the chart's lookups (the CRD list, the TLS Secret) and
-GETs each rendered object to check nobody else owns it. Every other path is a 404 ``Status``, as
-for an object that does not exist. Requests are recorded so tests can prove helm asked.
+built-in kinds the chart renders), lists its release Secrets, runs the chart's lookups (the CRD
+list, the TLS Secret) and GETs each rendered object to check nobody else owns it. Objects a test
+adds are served by name and in their collection's list; any other object is a 404 ``Status``, and
+any other collection an empty list. Requests are recorded so tests can prove helm asked.
 """
 from __future__ import annotations
 
@@ -54,14 +55,21 @@ CRDS_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 @dataclass
 class KubeAPI:
-    """What the stand-in serves (tests set ``crds`` and ``objects``) and what it was asked."""
+    """What the stand-in serves (tests :meth:`add` objects) and what it was asked."""
 
     url: str = ""
     ca_file: str = ""
-    crds: list[dict[str, Any]] = field(default_factory=list)
-    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> object, e.g. a Secret
-    requests: list[str] = field(default_factory=list)
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # object path -> object
+    requests: list[str] = field(default_factory=list)  # paths
+    queries: list[str] = field(default_factory=list)  # paths with their query strings
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, obj: dict[str, Any]) -> str:
+        """Serve ``obj`` (a built-in kind) from now on; returns its path."""
+        path = object_path(obj)
+        with self.lock:
+            self.objects[path] = obj
+        return path
 
     def kubeconfig(self, path: Path) -> Path:
         config = {
@@ -80,9 +88,12 @@ class KubeAPI:
         with self.lock:
             return sum(1 for p in self.requests if p == path)
 
-    def answer(self, path: str) -> tuple[int, dict[str, Any]]:
+    def answer(self, target: str) -> tuple[int, dict[str, Any]]:
+        path = urlsplit(target).path
         with self.lock:
             self.requests.append(path)
+            self.queries.append(target)
+            objects = dict(self.objects)
         if path == "/version":
             return 200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0", "platform": "linux/amd64"}
         if path == "/api":
@@ -92,13 +103,40 @@ class KubeAPI:
         for (group, version), resources in BUILTIN_RESOURCES.items():
             if path == _group_version_path(group, version):
                 return 200, _resource_list(group, version, resources)
-        if path == CRDS_PATH:
-            return 200, {"kind": "CustomResourceDefinitionList", "apiVersion": "apiextensions.k8s.io/v1",
-                         "metadata": {"resourceVersion": "1"}, "items": self.crds}
-        if path in self.objects:
-            return 200, self.objects[path]
+        if path in objects:
+            return 200, objects[path]
+        kind = _collection_kind(path)
+        if kind is not None:
+            items = [o for p, o in sorted(objects.items()) if p.rsplit("/", 1)[0] == path]
+            return 200, {"kind": kind + "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+                         "items": items}
         return 404, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                      "message": f"{path} not found", "reason": "NotFound", "code": 404}
+
+
+def object_path(obj: dict[str, Any]) -> str:
+    group, _, version = obj["apiVersion"].rpartition("/")
+    (resource, namespaced), = [(name, namespaced) for name, kind, namespaced in BUILTIN_RESOURCES[(group, version)]
+                               if kind == obj["kind"]]
+    base = _group_version_path(group, version)
+    if namespaced:
+        base += f"/namespaces/{obj['metadata']['namespace']}"
+    return f"{base}/{resource}/{obj['metadata']['name']}"
+
+
+def _collection_kind(path: str) -> str | None:
+    """The kind listed at ``path`` when it is a collection of a built-in resource."""
+    for (group, version), resources in BUILTIN_RESOURCES.items():
+        prefix = _group_version_path(group, version) + "/"
+        if not path.startswith(prefix):
+            continue
+        parts = path[len(prefix):].split("/")
+        if len(parts) == 3 and parts[0] == "namespaces":
+            parts = parts[2:]
+        for name, kind, _namespaced in resources:
+            if parts == [name]:
+                return kind
+    return None
 
 
 def _group_version_path(group: str, version: str) -> str:
@@ -140,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
     api: KubeAPI
 
     def do_GET(self) -> None:
-        status, body = self.api.answer(urlsplit(self.path).path)
+        status, body = self.api.answer(self.path)
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

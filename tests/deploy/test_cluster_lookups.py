@@ -47,7 +47,7 @@ def ark_crds() -> list[dict[str, Any]]:
 
 
 def test_without_ark_crds_the_chart_installs(helm, cluster, tmp_path):
-    cluster.crds = [crd("widgets", "Widget", "example.com", "v1")]
+    cluster.add(crd("widgets", "Widget", "example.com", "v1"))
     objects = manifest_of(dry_run_install(helm, cluster, tmp_path))
     assert {a["metadata"]["name"] for a in objects if a["kind"] == "APIService"} == \
         {"v1alpha1.ark.mckinsey.com", "v1prealpha1.ark.mckinsey.com"}
@@ -55,7 +55,8 @@ def test_without_ark_crds_the_chart_installs(helm, cluster, tmp_path):
 
 
 def test_ark_crds_in_the_cluster_stop_the_install_with_what_to_do(helm, cluster, tmp_path):
-    cluster.crds = [crd("widgets", "Widget", "example.com", "v1")] + ark_crds()
+    for definition in [crd("widgets", "Widget", "example.com", "v1"), *ark_crds()]:
+        cluster.add(definition)
     result = dry_run_install(helm, cluster, tmp_path)
     assert result.returncode == 1
     message = " ".join(result.stderr.split())
@@ -70,7 +71,8 @@ def test_ark_crds_in_the_cluster_stop_the_install_with_what_to_do(helm, cluster,
 
 
 def test_take_over_from_crds_registers_the_apiservices_anyway(helm, cluster, tmp_path):
-    cluster.crds = ark_crds()
+    for definition in ark_crds():
+        cluster.add(definition)
     objects = manifest_of(dry_run_install(helm, cluster, tmp_path, {"takeOverFromCRDs": True}))
     assert len([o for o in objects if o["kind"] == "APIService"]) == 2
     assert cluster.asked(CRDS_PATH) == 0  # not even looked up
@@ -89,18 +91,18 @@ def installed(obj: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_self_signed_certificate_is_kept_across_upgrades(helm, render, cluster, tmp_path):
     first = tls_secret(render())  # what a first install created
-    cluster.objects[TLS_SECRET_PATH] = installed(first)
+    cluster.add(installed(first))
     objects = manifest_of(dry_run_install(helm, cluster, tmp_path))
     again = tls_secret(objects)
     assert again["data"] == first["data"]
     for apiservice in (o for o in objects if o["kind"] == "APIService"):
         assert apiservice["spec"]["caBundle"] == first["data"]["ca.crt"]
-    assert cluster.asked(TLS_SECRET_PATH) >= 1
+    assert cluster.asked(TLS_SECRET_PATH) >= 1  # the chart's lookup, and helm's ownership check
 
 
 def test_new_names_get_a_new_serving_certificate_from_the_same_ca(helm, render, cluster, tmp_path):
     first = tls_secret(render())
-    cluster.objects[TLS_SECRET_PATH] = installed(first)
+    cluster.add(installed(first))
     renewed = tls_secret(manifest_of(dry_run_install(helm, cluster, tmp_path, {"tls.extraSANs": ["ark.example.com"]})))
     assert renewed["data"]["ca.crt"] == first["data"]["ca.crt"]
     assert renewed["data"]["tls.crt"] != first["data"]["tls.crt"]
@@ -113,7 +115,7 @@ def test_new_names_get_a_new_serving_certificate_from_the_same_ca(helm, render, 
 def test_a_serving_certificate_near_its_end_is_renewed(helm, render, cluster, tmp_path):
     first = tls_secret(render())
     first["metadata"]["annotations"]["ark.mckinsey.com/serving-cert-not-after"] = "1000"  # long past
-    cluster.objects[TLS_SECRET_PATH] = installed(first)
+    cluster.add(installed(first))
     renewed = tls_secret(manifest_of(dry_run_install(helm, cluster, tmp_path)))
     assert renewed["data"]["ca.crt"] == first["data"]["ca.crt"]
     assert renewed["data"]["tls.crt"] != first["data"]["tls.crt"]
@@ -123,7 +125,7 @@ def test_a_serving_certificate_near_its_end_is_renewed(helm, render, cluster, tm
 def test_an_existing_secret_can_bring_its_own_ca(helm, render, cluster, tmp_path):
     mine = tls_secret(render())  # any Secret with tls.crt, tls.key and ca.crt
     mine["metadata"]["name"] = "mine"
-    cluster.objects[f"/api/v1/namespaces/{NAMESPACE}/secrets/mine"] = mine
+    cluster.add(mine)
     objects = manifest_of(dry_run_install(helm, cluster, tmp_path,
                                           {"tls.mode": "existingSecret", "tls.existingSecret.name": "mine"}))
     for apiservice in (o for o in objects if o["kind"] == "APIService"):
