@@ -201,8 +201,11 @@ def test_the_copied_files_alone_migrate_with_alembic_and_serve(runtime, tmp_path
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARK_", "PYTHON"))}
-    env.update(runtime.env())
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # the image's /opt/venv/bin is this venv
+    image_env = runtime.env()
+    # The image's /opt/venv is this venv, and its $PATH the machine's.
+    image_env["PATH"] = image_env["PATH"].replace("/opt/venv/bin", str(Path(sys.executable).parent)) \
+        .replace("$PATH", os.environ["PATH"])
+    env.update(image_env)
     env.update({
         "ARK_BIND_ADDRESS": "127.0.0.1",  # tests listen on loopback only
         "ARK_SECURE_PORT": str(port),

@@ -135,6 +135,28 @@ v1prealpha1: [a2aservers, executionengines]
 {{- end }}
 {{- end }}
 
+{{/* `python -m ark migrate` on the server's database: the hook Job's container (PostgreSQL) or the
+init container (SQLite, on the server's volume). */}}
+{{- define "ark.migrationContainer" -}}
+name: migrate
+image: {{ include "ark.image" . }}
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+command: {{ toJson .Values.migration.command }}
+env:
+  {{- include "ark.storageEnv" . | nindent 2 }}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+{{- with .Values.migration.resources }}
+resources:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+volumeMounts:
+  {{- include "ark.tmpVolumeMount" . | nindent 2 }}
+  {{- with include "ark.sqliteVolumeMount" . }}
+  {{- . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
 {{/* The volume every container writes to: the root filesystem is read-only. */}}
 {{- define "ark.tmpVolumeMount" -}}
 - name: tmp
