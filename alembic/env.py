@@ -7,6 +7,7 @@ Ark settings (ARK_* environment / the ARK_CONFIG file) through the same engine s
 from logging.config import fileConfig
 
 from alembic import context
+
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
 from ark.storage.tables import metadata

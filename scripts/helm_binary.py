@@ -80,7 +80,7 @@ def _extract(tarball: Path, target: Path) -> None:
             with os.fdopen(handle, "wb") as out, archive.open(HELM_MEMBER) as source:
                 while chunk := source.read(1 << 20):
                     out.write(chunk)
-            os.chmod(temporary, 0o755)
+            os.chmod(temporary, 0o755)  # noqa: S103 - an executable everyone may run, as pip installs them
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -79,7 +79,8 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def storage_env(container: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in env_of(container).items() if k.startswith(("ARK_STORAGE_", "ARK_SQLITE_", "ARK_POSTGRES_"))}
+    prefixes = ("ARK_STORAGE_", "ARK_SQLITE_", "ARK_POSTGRES_")
+    return {k: v for k, v in env_of(container).items() if k.startswith(prefixes)}
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:

@@ -9,6 +9,7 @@ filesystem is read-only in the cluster).
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import shlex
@@ -107,7 +108,7 @@ def test_a_builder_stage_installs_the_pinned_wheels_into_a_venv(stages):
     builder, runtime = stages
     assert builder.name and builder.base == runtime.base == "python:3.11-slim"
     assert any("-r /tmp/requirements.txt" in run and "/opt/venv/bin/pip install" in run for run in builder.all("RUN"))
-    assert [(None, ["requirements.txt"], "/tmp/requirements.txt")] == builder.copies()
+    assert builder.copies() == [(None, ["requirements.txt"], "/tmp/requirements.txt")]
     assert (builder.name, ["/opt/venv"], "/opt/venv") in runtime.copies()
 
 
@@ -237,10 +238,8 @@ def test_the_copied_files_alone_migrate_with_alembic_and_serve(runtime, tmp_path
                         break
             except requests.RequestException:
                 pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.2)
-            except subprocess.TimeoutExpired:
-                pass
         assert ready is not None and ready.status_code == 200, log.read_text()
         assert ready.text == "ok"
     finally:
