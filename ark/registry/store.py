@@ -16,17 +16,19 @@ state the client did not see.
 from __future__ import annotations
 
 import builtins
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ark.kinds.registry import Kind
 from ark.machinery import codec, errors, meta, pagination
 from ark.machinery import field as fe
 from ark.machinery.errors import ApiError
 from ark.machinery.options import EXACT, DeleteOptions, ListOptions, parse_resource_version
-from ark.registry.strategy import Strategy
+from ark.registry.strategy import CoreObjects, CoreObjectsUnavailable, Strategy
 from ark.storage.store import (
     DELETED,
     Compacted,
@@ -42,13 +44,22 @@ from ark.storage.store import (
     Write,
 )
 
-MAX_ATTEMPTS = 16  # lost races retried before answering 409; each retry means another writer won
+MAX_ATTEMPTS = 64  # lost races retried before answering 409; each retry means another writer won
 GENERATE_NAME_ATTEMPTS = 8
 MAX_PAGE = 1_000_000  # a larger limit means "everything" in practice, and keeps SQL LIMIT in range
 TOO_NEW_WAIT_SECONDS = 3.0  # "not older than" a revision not reached yet: kube-apiserver's cache waits 3 s
 
 #: What an update does to the current object: returns the object the client wants stored.
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _attempts() -> Iterator[int]:
+    """The attempts of an optimistic loop: after two lost races, wait a random moment (at most
+    20 ms, growing) before reading again, so that writers hammering one object take turns."""
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt >= 2:
+            time.sleep(random.uniform(0, min(0.02, 0.001 * 2**attempt)))  # gevent's sleep in the workers
+        yield attempt
 
 
 @contextmanager
@@ -81,19 +92,35 @@ class Written:
 class StoreLookup:
     """The :class:`~ark.registry.strategy.Lookup` admission rules read other objects through."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, core: CoreObjects | None = None) -> None:
         self.store = store
+        self.core_objects = core
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         with storage_errors():
             stored = self.store.read(kind.resource, namespace, name)
         return None if stored is None else stored.obj()
 
+    def core(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if self.core_objects is None:
+            raise CoreObjectsUnavailable(resource)
+        return self.core_objects.get(resource, namespace, name)
+
+
+class NamespaceLifecycle(Protocol):
+    """Whether objects may be created in a namespace (kube-apiserver's NamespaceLifecycle)."""
+
+    def check_create(self, namespace: str) -> None:
+        """Raise the ApiError kube-apiserver answers (404 for a missing namespace, 403 for one
+        that is terminating) when nothing may be created in ``namespace``."""
+
 
 class ResourceStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, core: CoreObjects | None = None,
+                 namespaces: NamespaceLifecycle | None = None) -> None:
         self.store = store
-        self.lookup = StoreLookup(store)
+        self.lookup = StoreLookup(store, core)
+        self.namespaces = namespaces
 
     # Reads ----------------------------------------------------------------------------------
 
@@ -152,6 +179,8 @@ class ResourceStore:
         return Written(result.obj, result.body, created=read is None, deleted=result.event == DELETED)
 
     def create(self, kind: Kind, namespace: str, obj: dict[str, Any], ctx: WriteContext) -> Written:
+        if self.namespaces is not None:
+            self.namespaces.check_create(namespace)
         strategy = kind.strategy
         strategy.prepare_for_create(obj)
         metadata = obj["metadata"]
@@ -180,7 +209,7 @@ class ResourceStore:
         strategy = kind.status_strategy if status else kind.strategy
         warnings: list[str] = []
         try:
-            for _attempt in range(MAX_ATTEMPTS):
+            for _attempt in _attempts():
                 with storage_errors():
                     stored = self.store.read(kind.resource, namespace, name)
                 if stored is None:
@@ -231,7 +260,7 @@ class ResourceStore:
 
     def delete(self, kind: Kind, namespace: str, name: str, options: DeleteOptions) -> Written:
         """Delete now, or mark the object terminating while finalizers remain."""
-        for _attempt in range(MAX_ATTEMPTS):
+        for _attempt in _attempts():
             with storage_errors():
                 stored = self.store.read(kind.resource, namespace, name)
             if stored is None:

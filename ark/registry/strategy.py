@@ -28,11 +28,27 @@ if TYPE_CHECKING:
     from ark.kinds.registry import Kind
 
 
+class CoreObjectsUnavailable(Exception):
+    """The server has no source of core objects (Secrets, ConfigMaps, Services): a rule that
+    needs one is skipped, as Ark's admission is when it cannot reach the cluster."""
+
+
+class CoreObjects(Protocol):
+    """Where core objects come from: the server's own store in standalone mode, the cluster's
+    API in delegated mode."""
+
+    def get(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The core object (``resource`` is a plural: ``secrets``, ``configmaps``...), or None."""
+
+
 class Lookup(Protocol):
     """Read-only access to other objects, for admission rules (e.g. a Query's target)."""
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         """The object of ``kind`` named ``namespace/name`` as committed now, or None."""
+
+    def core(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A core object (e.g. ``secrets``), or None; raises CoreObjectsUnavailable without a source."""
 
 
 def being_deleted(obj: dict[str, Any] | None) -> bool:
