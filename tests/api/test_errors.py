@@ -71,7 +71,7 @@ def test_writes_on_the_cluster_wide_collection_are_405(ark):
 
 def test_not_acceptable_is_406_status(ark):
     status = assert_status(ark.http.get(ark.url(), headers={"Accept": "text/html"}), 406, "NotAcceptable")
-    assert "application/json" in status["message"]
+    assert status["message"] == "only the following media types are accepted: application/json"
 
 
 def test_conflict_is_409_status(ark):

@@ -60,10 +60,20 @@ def test_label_selector_matches_as_apimachinery_does(labelled, selector, expecte
     assert _names(labelled.list(labelSelector=selector)) == expected
 
 
-@pytest.mark.parametrize("selector", ["env=(", "env in prod", "tier>abc", "!", "env=prod,", "bad key=x", "a=b=c"])
-def test_malformed_label_selector_is_400(ark, selector):
+@pytest.mark.parametrize(("selector", "why"), [
+    ("env=(", "invalid label value: '(': a valid label must be an empty string or consist of alphanumeric "
+              "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  "
+              "or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"),
+    ("env in prod", "found 'prod', expected: '('"),
+    ("tier>abc", "for 'Gt', 'Lt' operators, the value must be an integer, got 'abc'"),
+    ("!", "unexpected end of selector '!'"),
+    ("env=prod,", "unexpected end of selector 'env=prod,'"),
+    ("bad key=x", "found 'key', expected: in, notin, =, ==, !=, gt, lt"),
+    ("a=b=c", "found '=', expected: ','"),
+])
+def test_malformed_label_selector_is_400(ark, selector, why):
     status = assert_status(ark.http.get(ark.url(), params={"labelSelector": selector}), 400, "BadRequest")
-    assert "unable to parse requirement" in status["message"] or "invalid" in status["message"]
+    assert status["message"] == f"unable to parse requirement: {why}"
 
 
 def test_label_selector_follows_label_changes(labelled):
@@ -344,7 +354,7 @@ def test_too_new_resource_version_waits_then_is_504(ark):
     assert status["message"].startswith(f"Timeout: Too large resource version: {wanted}, current: ")
     assert status["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
     assert status["details"]["retryAfterSeconds"] == 1
-    assert 2.5 <= elapsed < 10
+    assert elapsed >= 2.5  # it waited for the revision (about 3 s) before answering
 
 
 def test_resource_version_reached_while_waiting_is_served(ark):

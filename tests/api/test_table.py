@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
 from arkrest import KUBECTL_GET_ACCEPT, TABLE_V1, assert_status, obj
 
 from ark.kinds import REGISTRY
-from tests.conftest import shared_dir
+from tests.conftest import upstream_crd
 
 TABLE_V1BETA1 = "application/json;as=Table;v=v1beta1;g=meta.k8s.io"
 POM = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
@@ -32,9 +31,7 @@ def _table(ark, accept=TABLE_V1, plural="queries", name=None, **params):
 
 
 def _crd_columns(plural: str, version: str) -> list[dict]:
-    path = shared_dir("ark-reference", "crds") / f"ark.mckinsey.com_{plural}.yaml"
-    crd = yaml.safe_load(path.read_text())
-    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    (served,) = [v for v in upstream_crd(plural)["spec"]["versions"] if v["name"] == version]
     return served.get("additionalPrinterColumns", [])
 
 

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from marshmallow import Schema, fields, validate
 from marshmallow.utils import missing
 
 from ark.kinds import REGISTRY, Kind
 from ark.kinds import fields as ark_fields
-from tests.conftest import shared_dir
+from tests.conftest import shared_dir, upstream_crd
 
 # Keywords compared between the CRD and our schemas.
 COMPARED = {
@@ -65,9 +64,7 @@ def crd_dir() -> Path:
 
 
 def load_crd(kind: Kind) -> dict:
-    path = crd_dir() / f"{kind.group}_{kind.plural}.yaml"
-    assert path.is_file(), f"no CRD for {kind.kind}: {path.name} is missing"
-    return yaml.safe_load(path.read_text())
+    return upstream_crd(kind.plural)
 
 
 def served_version(crd: dict) -> dict:

@@ -25,7 +25,7 @@ import yaml
 
 from ark.kinds import REGISTRY, Kind
 from ark.kinds.validation import prune_and_default, validate
-from tests.conftest import SHARED, shared_dir
+from tests.conftest import SHARED, shared_dir, upstream_crd
 
 REFERENCE = SHARED / "ark-reference"
 SAMPLES_DIR = REFERENCE / "samples"
@@ -121,8 +121,7 @@ def kind_of(document: dict) -> Kind | None:
 
 
 def crd_spec_schema(kind: Kind) -> dict:
-    crd = yaml.safe_load((reference_dir(CRD_DIR) / f"{kind.group}_{kind.plural}.yaml").read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == kind.version]
+    (version,) = [v for v in upstream_crd(kind.plural)["spec"]["versions"] if v["name"] == kind.version]
     return version["schema"]["openAPIV3Schema"]["properties"]["spec"]
 
 

@@ -4,7 +4,8 @@
 * ``short_server``: same database, BOOKMARKs every second and watches that end after 1.5-3 s
   when the client gives no timeoutSeconds (so clients' resume logic runs);
 * ``compacting_server``: its own fresh database, history kept 0.5 s and compacted every 0.5 s,
-  and queues of 8 events per watcher (the 410 paths).
+  queues of 8 events per watcher and 8 s for an overflowed watcher to read its 410 (the 410
+  paths: long enough that a reader woken by the server's own log line always makes it).
 """
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def own_database(database, tmp_path_factory):
 def compacting_server(own_database, tmp_path_factory):
     srv = start_server(own_database, tmp_path_factory.mktemp(f"compacting-{own_database.driver}"), workers=2,
                        extra=["--history-retention", "0.5", "--history-min-revisions", "0",
-                              "--history-compaction-interval", "0.5", "--watch-queue-size", "8"])
+                              "--history-compaction-interval", "0.5", "--watch-queue-size", "8",
+                              "--watch-overflow-grace", "8"])
     yield srv
     stop_server(srv)
 
