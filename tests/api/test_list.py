@@ -63,7 +63,8 @@ def test_label_selector_matches_as_apimachinery_does(labelled, selector, expecte
 @pytest.mark.parametrize(("selector", "why"), [
     ("env=(", "invalid label value: '(': a valid label must be an empty string or consist of alphanumeric "
               "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  "
-              "or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"),
+              "or 'my_value',  or '12345', regex used for validation is "
+              "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"),
     ("env in prod", "found 'prod', expected: '('"),
     ("tier>abc", "for 'Gt', 'Lt' operators, the value must be an integer, got 'abc'"),
     ("!", "unexpected end of selector '!'"),
