@@ -24,6 +24,7 @@ from gunicorn.app.base import BaseApplication
 
 from ark.security.tls import ServingCert, ensure_serving_cert
 from ark.settings import Settings
+from ark.storage.dialects import DIALECTS
 from ark.storage.feed import close_all_feeds
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,7 @@ def gunicorn_config(settings: Settings | None = None) -> dict[str, Any]:
 
 def _post_fork_hook(settings: Settings) -> Callable:
     def post_fork(server, worker) -> None:
-        # psycopg2 blocks the whole gevent hub unless it waits through gevent; done in every worker.
-        if settings.storage_driver == "postgresql":
-            import psycogreen.gevent
-
-            psycogreen.gevent.patch_psycopg()
+        DIALECTS[settings.storage_driver].prepare_worker()
         _end_watches_on_exit(worker)
 
     return post_fork

@@ -11,6 +11,7 @@ database's name:
   never fails half-way on a lock upgrade; PostgreSQL serializes writers on the revision row.
 * **snapshots**: a list that must see one state runs REPEATABLE READ on PostgreSQL; SQLite's
   deferred transaction already reads one snapshot.
+* **workers**: psycopg2 must wait through gevent (psycogreen) in every forked worker.
 * **wake-ups**: PostgreSQL writers ``NOTIFY`` the feeds of every replica; SQLite has no such
   channel, so feeds poll (and commits in the same process wake their feed at once).
 * **errors**: which driver errors mean "the database is unreachable or busy" (answered 503 with
@@ -51,6 +52,9 @@ class Dialect:
 
     def notify(self, conn: Connection, rv: int) -> None:
         """Tell other processes, inside the write transaction, that revision ``rv`` is committed."""
+
+    def prepare_worker(self) -> None:
+        """Make the driver cooperate with gevent in a freshly forked gunicorn worker."""
 
     def unavailable(self, error: BaseException) -> bool:
         """Whether ``error`` means the database cannot serve now (down, unreachable, busy)."""
@@ -107,6 +111,12 @@ class PostgreSQL(Dialect):
             pool_timeout=30,
             connect_args={"connect_timeout": int(settings.postgres_connect_timeout)},
         )
+
+    def prepare_worker(self) -> None:
+        # psycopg2 blocks the whole gevent hub unless it waits through gevent's wait callback.
+        import psycogreen.gevent
+
+        psycogreen.gevent.patch_psycopg()
 
     def snapshot_connection(self, engine: Engine) -> Connection:
         return engine.connect().execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
