@@ -49,6 +49,9 @@ def serve(args: list[str]) -> int:
     settings = Settings.load(args, os.environ)
     _configure_logging(settings)
 
+    from ark.observability.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir()  # before anything records a metric in this process (see its module)
     from ark.security.tls import ensure_serving_cert, write_kubeconfig
     from ark.server import ArkApplication, ServeError, check_port_free, gunicorn_options
 

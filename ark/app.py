@@ -11,7 +11,7 @@ import logging
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ark.api import discovery, health, openapi, resources
+from ark.api import discovery, health, metrics, openapi, resources
 from ark.api.request_info import compute_request_info
 from ark.machinery import codec
 from ark.machinery.errors import ApiError, internal, service_unavailable
@@ -62,11 +62,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app = Flask("ark")
     app.extensions[EXTENSION] = Services.create(settings, store)
     app.before_request(compute_request_info)
-    for module in (discovery, openapi, health, resources):
+    app.before_request(metrics.start_request)
+    for module in (discovery, openapi, health, metrics, resources):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(ApiError, _status_response)
     app.register_error_handler(StorageUnavailable, _storage_unavailable)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
     app.after_request(_add_warnings)
+    app.after_request(metrics.finish_request)
     return app

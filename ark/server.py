@@ -22,6 +22,7 @@ from typing import Any
 import gevent
 from gunicorn.app.base import BaseApplication
 
+from ark.observability.metrics import prepare_multiprocess_dir, remove_multiprocess_dir, worker_exited
 from ark.security.tls import ServingCert, ensure_serving_cert
 from ark.settings import Settings
 from ark.storage.dialects import DIALECTS
@@ -67,6 +68,8 @@ def gunicorn_options(settings: Settings, cert: ServingCert) -> dict[str, Any]:
         "control_socket_disable": True,
         "post_fork": _post_fork_hook(settings),
         "post_worker_init": _start_services,
+        "child_exit": _worker_exited,
+        "on_exit": _remove_metrics,
         "when_ready": _when_ready_hook(settings),
     }
 
@@ -74,6 +77,7 @@ def gunicorn_options(settings: Settings, cert: ServingCert) -> dict[str, Any]:
 def gunicorn_config(settings: Settings | None = None) -> dict[str, Any]:
     """What config/gunicorn.conf.py exports. Runs in the master: makes/loads the serving certificate."""
     settings = settings if settings is not None else Settings.load()
+    prepare_multiprocess_dir()
     return gunicorn_options(settings, ensure_serving_cert(settings))
 
 
@@ -83,6 +87,14 @@ def _post_fork_hook(settings: Settings) -> Callable:
         _end_watches_on_exit(worker)
 
     return post_fork
+
+
+def _worker_exited(server, worker) -> None:
+    worker_exited(worker.pid)
+
+
+def _remove_metrics(server) -> None:
+    remove_multiprocess_dir()
 
 
 def _start_services(worker) -> None:

@@ -112,8 +112,10 @@ def empty_database(driver: str, directory: Path) -> Iterator[Database]:
         postgres_or_skip()
         name = f"ark_test_{uuid.uuid4().hex[:10]}"
         postgres_admin(f"CREATE DATABASE {name}")
+        # Small pools: the suite runs many servers at once against one PostgreSQL (100 connections).
         flags = ["--storage-driver", "postgresql", "--postgres-host", "127.0.0.1", "--postgres-port", "5432",
-                 "--postgres-db", name, "--postgres-user", "postgres", "--postgres-sslmode", "disable"]
+                 "--postgres-db", name, "--postgres-user", "postgres", "--postgres-sslmode", "disable",
+                 "--postgres-pool-size", "4", "--postgres-max-overflow", "6"]
     try:
         yield Database(driver, Settings.load(flags, env={}), flags)
     finally:

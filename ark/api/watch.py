@@ -36,6 +36,7 @@ from ark.kinds.registry import Kind
 from ark.machinery import codec, errors, selectors, table
 from ark.machinery.errors import ApiError
 from ark.machinery.options import ListOptions
+from ark.observability.metrics import metrics
 from ark.registry.store import storage_errors
 from ark.services import services
 from ark.storage.feed import Change, ChangeFeed
@@ -141,9 +142,11 @@ class Renderer:
         self.rep = rep
         self.include_object = include_object
         self.columns_sent = False
+        self.sent = metrics().watch_events.labels(kind.group, kind.version, kind.kind)
 
     def change(self, type_: str, change: Change, source: str) -> bytes:
         """The line for an event made from ``change``: rendered once per process and representation."""
+        self.sent.inc()
         with_columns = self._take_columns()
         key = (type_, source, self.rep.form, self.rep.version, self.include_object, with_columns)
 
@@ -155,6 +158,7 @@ class Renderer:
 
     def body(self, type_: str, body: str) -> bytes:
         """The line for an event made from a stored body (initial events)."""
+        self.sent.inc()
         return self._line(type_, body, self._take_columns())
 
     def _take_columns(self) -> bool:
@@ -177,6 +181,7 @@ class Renderer:
 
     def bookmark(self, rv: int, initial_events_end: bool = False) -> bytes:
         """A BOOKMARK: an empty object of the watched kind (or its PartialObjectMetadata / Table row)."""
+        self.sent.inc()
         metadata: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_events_end:
             metadata["annotations"] = {INITIAL_EVENTS_END: "true"}

@@ -192,7 +192,11 @@ class ResourceStore:
         problems = strategy.validate(obj, self.lookup)
         if problems:
             raise errors.invalid(kind, metadata.get("name") or metadata.get("generateName") or "", problems)
-        if ctx.dry_run:
+        if ctx.dry_run:  # as kube-apiserver's dry-run storage: everything but the write, the name check included
+            with storage_errors():
+                taken = self.store.read(kind.resource, namespace, metadata["name"]) is not None
+            if taken:
+                raise errors.already_exists(kind, metadata["name"])
             return Written(obj, codec.dumps(obj), created=True)
         for _attempt in range(GENERATE_NAME_ATTEMPTS if generate else 1):
             try:

@@ -19,6 +19,7 @@ database's name:
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,9 +28,32 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+
+from ark.observability.metrics import metrics
 
 _WRITE = "ark_write"
 NOTIFY_CHANNEL = "ark_changes"
+
+
+class MeteredPool(QueuePool):
+    """SQLAlchemy's queue pool, counting connections in use and requests waiting for one."""
+
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.QueuePool"  # log as the pool it is, at SQLAlchemy's level
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        gauge = metrics().pool_connections
+        gauge.labels("waiting").inc()
+        try:
+            entry = super()._do_get()
+        finally:
+            gauge.labels("waiting").dec()
+        gauge.labels("in_use").inc()
+        return entry
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        metrics().pool_connections.labels("in_use").dec()
+        super()._do_return_conn(record)
 
 
 class Dialect:
@@ -74,6 +98,7 @@ class SQLite(Dialect):
         engine = sqlalchemy.create_engine(
             settings.database_url(),
             connect_args={"timeout": self.BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            poolclass=MeteredPool,
             pool_size=8,
             max_overflow=32,
         )
@@ -89,8 +114,12 @@ class SQLite(Dialect):
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Connection) -> None:
-            write = connection.get_execution_options().get(_WRITE, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            if not connection.get_execution_options().get(_WRITE, False):
+                connection.exec_driver_sql("BEGIN")
+                return
+            started = time.monotonic()
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # waits (busy timeout) while another process writes
+            metrics().sqlite_lock_wait.observe(time.monotonic() - started)
 
         return engine
 
@@ -105,6 +134,7 @@ class PostgreSQL(Dialect):
     def create_engine(self, settings: Any) -> Engine:
         return sqlalchemy.create_engine(
             settings.database_url(),
+            poolclass=MeteredPool,
             pool_size=settings.postgres_pool_size,
             max_overflow=settings.postgres_max_overflow,
             pool_pre_ping=True,

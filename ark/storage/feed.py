@@ -31,6 +31,7 @@ import gevent
 import gevent.event
 import gevent.select
 
+from ark.observability.metrics import metrics
 from ark.storage.dialects import NOTIFY_CHANNEL
 from ark.storage.store import Store, history_complete_after
 
@@ -140,7 +141,6 @@ class ChangeFeed:
         self._cursor: int | None = None  # read from the database when first needed, not at construction
         self.routes: dict[tuple[str, str | None], set[Subscriber]] = {}
         self.listening = False
-        self.reconnects = 0
         self._rewind_checked = 0.0
         self._wake = gevent.event.Event()
         self._greenlet: gevent.Greenlet | None = None
@@ -223,9 +223,11 @@ class ChangeFeed:
             rows = self.store.changes_after(self.cursor, self.batch)
             if rows and rows[0].rv > self.cursor + 1:
                 self._check_gap(rows[0].rv)
+            lag = metrics().feed_lag
             for row in rows:
                 busy = self._dispatch(Change.from_row(row))
                 self.cursor = row.rv  # before any yield: a watcher subscribing now reads history up to here
+                lag.observe(max(0.0, time.time() - row.committed_at / 1000))
                 if busy:
                     # A burst (a batch of rows read at once) must not overflow watchers that are
                     # merely waiting for their turn: let them drain. Only one stuck on a full
@@ -318,7 +320,7 @@ class ChangeFeed:
                 raise
             except Exception as err:  # noqa: BLE001 - lost: reconnect with backoff; the cursor covers the gap
                 self.listening = False
-                self.reconnects += 1
+                metrics().feed_reconnects.inc()
                 if lost_since is None:
                     lost_since = time.monotonic()
                 log.warning("change feed: LISTEN connection lost (%s); reconnecting in %.1fs",
@@ -366,9 +368,6 @@ class Compactor:
         self.retention = retention
         self.keep = keep
         self.interval = interval
-        self.removed = 0
-        self.runs = 0
-        self.failures = 0
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:
@@ -387,15 +386,15 @@ class Compactor:
             gevent.sleep(self.interval * random.uniform(0.9, 1.1))
 
     def run_once(self) -> int:
-        self.runs += 1
         try:
             removed = self.store.compact(self.retention, self.keep)
         except Exception as err:  # noqa: BLE001 - logged; the next tick retries
-            self.failures += 1
+            metrics().compaction_runs.labels("failed").inc()
             log.warning("history compaction failed (%s); retrying in %.0fs",
                         " ".join(str(err).split())[:300] or type(err).__name__, self.interval)
             return 0
+        metrics().compaction_runs.labels("ok").inc()
         if removed:
-            self.removed += removed
+            metrics().compacted_rows.inc(removed)
             log.info("history compaction removed %d change(s); floor now %d", removed, self.store.revisions()[1])
         return removed

@@ -150,6 +150,17 @@ class Store:
             row = conn.execute(select(revision.c.current, revision.c.compacted)).one()
         return row.current, row.compacted
 
+    def object_counts(self) -> dict[str, int]:
+        """resource -> number of live objects (for ``apiserver_storage_objects``)."""
+        with self._translated(), self.engine.connect() as conn:
+            rows = conn.execute(select(objects.c.resource, func.count()).group_by(objects.c.resource)).all()
+        return {str(resource): int(count) for resource, count in rows}
+
+    def history_size(self) -> int:
+        """Rows in the change log."""
+        with self._translated(), self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(changes)).scalar_one())
+
     def wait_for_revision(self, wanted: int, timeout: float) -> int:
         """The current revision, once it reaches ``wanted`` or ``timeout`` seconds have passed."""
         deadline = time.monotonic() + timeout
@@ -307,7 +318,7 @@ class Store:
         """Change-log rows after ``rv`` in revision order: the feed's read (all resources), or
         a resuming watcher's (one ``resource``)."""
         query = select(changes.c.rv, changes.c.resource, changes.c.namespace, changes.c.name, changes.c.type,
-                       changes.c.body, changes.c.prev_body).where(changes.c.rv > rv)
+                       changes.c.body, changes.c.prev_body, changes.c.committed_at).where(changes.c.rv > rv)
         if resource is not None:
             query = query.where(changes.c.resource == resource)
         with self._translated(), self.engine.connect() as conn:

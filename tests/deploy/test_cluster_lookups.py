@@ -1,7 +1,7 @@
 """What the chart does with what it finds in the cluster: ``helm install --dry-run=server`` against a
 stand-in kube-apiserver (tests/deploy/kubeapi.py), since ``helm template`` never sees a cluster.
 
-The CRD-collision guard (docs/deploying.md): while ark.mckinsey.com CRDs exist, kube-apiserver
+The CRD-collision guard (README, "Deploying to a cluster"): while ark.mckinsey.com CRDs exist, kube-apiserver
 keeps serving them and takes the APIServices back, so the chart refuses unless told to take over.
 The self-signed certificate: kept across upgrades, renewed when its names change.
 """

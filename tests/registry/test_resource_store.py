@@ -175,6 +175,14 @@ def test_dry_run_admits_everything_and_writes_nothing(resources):
     assert resources.lookup.get(QUERY, NS, "q")["metadata"]["labels"] == {}
 
 
+def test_a_dry_run_create_of_a_taken_name_is_409(resources):
+    resources.create(QUERY, NS, query("q"), WriteContext())
+    with pytest.raises(ApiError) as raised:
+        resources.create(QUERY, NS, query("q"), WriteContext(dry_run=True))
+    assert (raised.value.code, raised.value.reason) == (409, "AlreadyExists")
+    assert resources.current_revision() == 1
+
+
 def test_an_update_that_changes_nothing_writes_nothing(resources):
     created = resources.create(QUERY, NS, query("q", a="1"), WriteContext())
     written = resources.update(QUERY, NS, "q", relabel("a", "1"), WriteContext())
