@@ -72,8 +72,12 @@ class ServiceRef(Schema):
 class KeyRefSource(Schema):
     """The lookups every value source offers: a key of a ConfigMap or of a Secret."""
 
-    configMapKeyRef = fields.Nested(KeySelector, metadata={"description": "Read the value from a ConfigMap key."})
-    secretKeyRef = fields.Nested(KeySelector, metadata={"description": "Read the value from a Secret key."})
+    configMapKeyRef = fields.Nested(
+        KeySelector, metadata={"description": "Read the value from a ConfigMap key.", "x-kubernetes-map-type": "atomic"}
+    )
+    secretKeyRef = fields.Nested(
+        KeySelector, metadata={"description": "Read the value from a Secret key.", "x-kubernetes-map-type": "atomic"}
+    )
 
 
 class HeaderValueSource(KeyRefSource):
@@ -206,7 +210,9 @@ class Override(Schema):
         fields.Nested(Header), required=True, metadata={"description": "Headers to add to each call."}
     )
     labelSelector = fields.Nested(
-        LabelSelector, metadata={"description": "Which resources of resourceType get the headers; unset means all."}
+        LabelSelector,
+        metadata={"description": "Which resources of resourceType get the headers; unset means all.",
+                  "x-kubernetes-map-type": "atomic"},
     )
     resourceType = String(
         required=True,

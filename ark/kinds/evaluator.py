@@ -17,7 +17,8 @@ class EvaluatorSelector(LabelSelector):
 
     apiGroup = String(load_default="ark.mckinsey.com", metadata={"description": "API group of the selected resources."})
     namespaceSelector = fields.Nested(
-        LabelSelector, metadata={"description": "Select namespaces by label instead of listing them."}
+        LabelSelector,
+        metadata={"description": "Select namespaces by label instead of listing them.", "x-kubernetes-map-type": "atomic"},
     )
     namespaces = fields.List(String(), metadata={"description": "Namespaces to watch; empty means all."})
     resourceType = String(
@@ -36,7 +37,9 @@ class EvaluatorSpec(Schema):
         fields.Nested(Parameter), metadata={"description": "Parameters sent with every evaluation request."}
     )
     selector = fields.Nested(
-        EvaluatorSelector, metadata={"description": "Queries to evaluate automatically; unset means only on request."}
+        EvaluatorSelector,
+        metadata={"description": "Queries to evaluate automatically; unset means only on request.",
+                  "x-kubernetes-map-type": "atomic"},
     )
 
 

@@ -61,7 +61,10 @@ class QuerySpec(Schema):
     parameters = fields.List(
         fields.Nested(Parameter), metadata={"description": "Values substituted into placeholders in the input."}
     )
-    selector = fields.Nested(LabelSelector, metadata={"description": "Choose targets by label instead of naming one."})
+    selector = fields.Nested(
+        LabelSelector,
+        metadata={"description": "Choose targets by label instead of naming one.", "x-kubernetes-map-type": "atomic"},
+    )
     serviceAccount = String(
         validate=[length(1, None)], metadata={"description": "Service account whose permissions the query runs with."}
     )
