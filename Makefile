@@ -65,6 +65,7 @@ soak: venv ## the load-style tests (marked soak) at full size: thousands of watc
 
 bench: venv ## API throughput and watch latency vs a raw database baseline (ARGS="--driver postgresql")
 	$(PYTHON) bench/bench_api.py $(ARGS)
+	$(PYTHON) -m bench.bench_fieldsets
 
 lint: venv ## ruff (rules in ruff.toml), mypy (settings in pyproject.toml) on ark/, helm lint the chart
 	$(PYTHON) -m ruff check ark tests bench scripts wsgi.py alembic

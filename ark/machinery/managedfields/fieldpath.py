@@ -23,6 +23,7 @@ that is also a member, and the JSON inside ``k:`` and ``v:`` keys escaped as Go 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -329,13 +330,17 @@ def _read(node: dict[str, Any], where: str) -> tuple[FieldSet | None, bool]:
         if key == ".":
             member = True
             continue
-        here = f"{where}.{key}" if where else key
-        element = decode_element(key, here)
-        if sub is None:
-            sub = {}
-        elif not isinstance(sub, dict):
-            raise FieldsV1Error(f"{here}: must be a JSON object, not {_json_type(sub)}")
-        grandchildren, is_member = _read(sub, here)
+        if key[:2] == "f:" and type(sub) is dict:  # the common case, without the general checks
+            element: PathElement | None = key[2:]
+            grandchildren, is_member = _read(sub, f"{where}.{key}" if where else key) if sub else (None, True)
+        else:
+            here = f"{where}.{key}" if where else key
+            element = decode_element(key, here)
+            if sub is None:
+                sub = {}
+            elif not isinstance(sub, dict):
+                raise FieldsV1Error(f"{here}: must be a JSON object, not {_json_type(sub)}")
+            grandchildren, is_member = _read(sub, here)
         if element is None:
             continue
         if children is None:
@@ -362,7 +367,8 @@ def decode_element(key: str, where: str = "") -> PathElement | None:
         return Index(int(text))
     if kind in ("v", "k"):
         try:
-            value = json.loads(text, parse_constant=_reject_constant)
+            # Go reads every JSON number here as a float64, and so compares and writes it back.
+            value = json.loads(text, parse_int=_float64, parse_float=_float64, parse_constant=_reject_constant)
         except ValueError:
             raise FieldsV1Error(f'{where}: the text after "{kind}:" is not valid JSON') from None
         if kind == "v":
@@ -373,6 +379,13 @@ def decode_element(key: str, where: str = "") -> PathElement | None:
             raise FieldsV1Error(f'{where}: the text after "k:" must be a JSON object of key fields')
         return Key(value.items())
     return None
+
+
+def _float64(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is out of range")
+    return number
 
 
 def _reject_constant(name: str) -> Any:

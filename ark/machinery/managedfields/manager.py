@@ -46,7 +46,6 @@ from ark.machinery.managedfields.typed import (
     ShapeError,
     compare,
     ensure_named_fields,
-    json_equal,
     merge,
     prune,
     to_field_set,
@@ -212,10 +211,8 @@ def update(kind: Kind, live: dict[str, Any] | None, new: dict[str, Any], manager
     """
     structure = object_structure(kind)
     stored = _metadata(live).get("managedFields")
-    if subresource:
-        managed = _decode_or_empty(stored)
-    else:
-        managed = _from_request(_metadata(new).get("managedFields"), stored)
+    sent = None if subresource else _metadata(new).get("managedFields")
+    managed, from_client = _from_request(sent, stored)
     if not managed and _metadata(live).get("uid"):
         return []  # an object without entries is not tracked until it is applied
     before = _bare(live) if live is not None else _empty(kind)
@@ -225,7 +222,7 @@ def update(kind: Kind, live: dict[str, Any] | None, new: dict[str, Any], manager
     except ShapeError:
         return list(stored) if isinstance(stored, list) else []
     entries = _encode(managed)
-    errors = _entry_errors(entries)
+    errors = _entry_errors(entries) if from_client else []
     if errors:
         raise ManagedFieldsError(errors)
     return entries
@@ -325,23 +322,23 @@ def apply(kind: Kind, live: dict[str, Any] | None, applied: dict[str, Any], mana
     version = kind.api_version
     try:
         try:
-            obj, managed = _record_apply(structure, version, before, config, config_fields, managed, key, now, force)
+            merged, managed = _record_apply(structure, version, before, config, config_fields, managed, key, now,
+                                            force)
         except _Conflicts as conflicts:
             allowed = _allowed_by_last_applied(structure, version, before) if manager == KUBECTL else None
             remaining = [(owner, path) for owner, path in conflicts.items if allowed is None or not allowed.has(path)]
             if remaining:
                 raise ApplyConflict(remaining) from None
-            obj, managed = _record_apply(structure, version, before, config, config_fields, managed, key, now, True)
+            merged, managed = _record_apply(structure, version, before, config, config_fields, managed, key, now, True)
     except ShapeError as err:
         raise bad_request(f"the object cannot be merged: {err}") from None
-    if manager == KUBECTL:
-        obj = _sync_last_applied(obj, config)
+    obj = _sync_last_applied(merged, config) if manager == KUBECTL else merged
     entries = _encode(managed)
     metadata = {key: value for key, value in _metadata(obj).items() if key != "managedFields"}
     if entries:
         metadata["managedFields"] = entries
-    obj = {**obj, "metadata": metadata}
-    return ApplyResult(obj, live is None or not json_equal(obj, live))
+    changed = live is None or obj is not before or entries != (_metadata(live).get("managedFields") or [])
+    return ApplyResult({**obj, "metadata": metadata}, changed)
 
 
 def _record_apply(structure: Struct, version: str, live: dict[str, Any], config: dict[str, Any], config_fields: FieldSet,
@@ -360,11 +357,12 @@ def _record_apply(structure: Struct, version: str, live: dict[str, Any], config:
             owned = owned.union(entry.fields)
         merged = prune(structure, merged, ensure_named_fields(structure, last.fields),
                        ensure_named_fields(structure, owned))
-    comparison = compare(structure, live, merged).without(reset)
-    conflicts = _take_changed(managed, comparison, key, force)
+    comparison = compare(structure, live, merged)
+    unchanged = comparison.same
+    conflicts = _take_changed(managed, comparison.without(reset), key, force)
     if conflicts and not force:
         raise _Conflicts(conflicts)
-    if json_equal(live, merged):
+    if unchanged:
         merged = live
     elif key in managed:
         managed[key] = replace(managed[key], time=now)
@@ -484,13 +482,12 @@ def _current(managed: Managed, version: str) -> Managed:
     return {key: owned for key, owned in managed.items() if owned.api_version == version}
 
 
-def _from_request(sent: Any, stored: Any) -> Managed:
-    if sent is None:
-        return _decode_or_empty(stored)
+def _from_request(sent: Any, stored: Any) -> tuple[Managed, bool]:
+    """The entries an update starts from, and whether they are the client's."""
+    if sent is None or sent == stored:
+        return _decode_or_empty(stored), False
     if _is_reset(sent):
-        return {}
-    if sent == stored:
-        return _decode_or_empty(stored)
+        return {}, False
     errors = _shape_errors(sent)
     if errors:
         raise ManagedFieldsError(errors)
@@ -498,7 +495,7 @@ def _from_request(sent: Any, stored: Any) -> Managed:
         managed = _decode(sent, keep_raw=False)
     except ManagedFieldsError:
         managed = {}
-    return managed or _decode_or_empty(stored)
+    return (managed, True) if managed else (_decode_or_empty(stored), False)
 
 
 def _is_reset(sent: Any) -> bool:
@@ -528,10 +525,14 @@ def _decode_stored(stored: Any) -> Managed:
 
 _STRINGS = ("manager", "operation", "apiVersion", "fieldsType", "subresource")
 _RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)\Z")
+# Already normal (as every stored time is) and valid in every month: no need to parse.
+_NORMAL_TIME = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ\Z")
 
 
 def _normal_time(text: str) -> str | None:
     """An RFC 3339 time as Kubernetes writes it back (UTC, whole seconds), or None if invalid."""
+    if _NORMAL_TIME.match(text):
+        return text
     match = _RFC3339.match(text)
     if not match:
         return None

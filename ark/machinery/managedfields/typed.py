@@ -14,7 +14,7 @@ inputs, so callers treat inputs and results as read-only (or copy before mutatin
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from ark.machinery.managedfields.fieldpath import (
     FieldSet,
@@ -30,6 +30,7 @@ from ark.machinery.managedfields.structure import ATOMIC, MAP, SCALAR, UNTYPED, 
 _MISSING: Any = object()  # a key or item absent on one side
 _EMPTIED: Any = object()  # a map or list whose every entry was removed: its key goes too
 
+_SCALARS = (str, int, float, bool, type(None))  # exact types: a leaf whatever the structure says
 _UNTYPED_MAP = Map(UNTYPED)
 _UNTYPED_LIST = List(UNTYPED, ATOMIC)
 
@@ -106,13 +107,15 @@ def _fill(structure: Structure, value: Any, node: FieldSet, where: Path, allow_d
             return True
         fields = structure.fields if isinstance(structure, Struct) else None
         for key, item in value.items():
+            if type(item) in _SCALARS:
+                node.members.add(key)
+                continue
             declared = fields is not None and key in fields
-            child_structure = _field(structure, key)
             child = FieldSet()
-            leaf = _fill(child_structure, item, child, where + (key,), allow_duplicates)
+            leaf = _fill(_field(structure, key), item, child, where + (key,), allow_duplicates)
             if child:
                 node.children[key] = child
-            if leaf or not declared or item is None or (type(item) is dict and not item):
+            if leaf or not declared or (type(item) is dict and not item):
                 node.members.add(key)
         return False
     if isinstance(structure, List):
@@ -192,7 +195,10 @@ def _merge(structure: Structure, lhs: Any, rhs: Any, where: Path) -> Any:
         out = dict(lhs)
         for key, value in rhs.items():
             current = lhs.get(key, _MISSING)
-            out[key] = value if current is _MISSING else _merge(_field(structure, key), current, value, where + (key,))
+            if current is _MISSING or (value is not None and type(value) in _SCALARS):
+                out[key] = value
+            else:
+                out[key] = _merge(_field(structure, key), current, value, where + (key,))
         return out
     if _granular_list(structure):
         assert isinstance(structure, List)
@@ -266,27 +272,42 @@ def _merge_list(structure: List, lhs: list[Any], rhs: list[Any], where: Path) ->
 # --- compare --------------------------------------------------------------------------------
 
 
-class Comparison(NamedTuple):
-    """Paths that ``rhs`` added, modified (leaves only) and removed relative to ``lhs``."""
+class Comparison:
+    """Paths that ``rhs`` added, modified (leaves only) and removed relative to ``lhs``.
 
-    added: FieldSet
-    modified: FieldSet
-    removed: FieldSet
+    ``reordered`` tells that items of a ``set`` or ``map`` list changed places, which no
+    path records; ``same`` that the two objects are equal as JSON.
+    """
+
+    __slots__ = ("added", "modified", "removed", "reordered")
+
+    def __init__(self, added: FieldSet | None = None, modified: FieldSet | None = None,
+                 removed: FieldSet | None = None, reordered: bool = False) -> None:
+        self.added = added if added is not None else FieldSet()
+        self.modified = modified if modified is not None else FieldSet()
+        self.removed = removed if removed is not None else FieldSet()
+        self.reordered = reordered
 
     def __bool__(self) -> bool:
         return bool(self.added) or bool(self.modified) or bool(self.removed)
+
+    @property
+    def same(self) -> bool:
+        return not self and not self.reordered
 
     def without(self, fields: FieldSet) -> Comparison:
         """The comparison with ``fields`` and everything below them left out."""
         if not fields:
             return self
-        return Comparison(*(part.recursive_difference(fields) for part in self))
+        return Comparison(self.added.recursive_difference(fields), self.modified.recursive_difference(fields),
+                          self.removed.recursive_difference(fields), self.reordered)
 
 
 def compare(structure: Structure, lhs: Any, rhs: Any) -> Comparison:
     """What changed from ``lhs`` to ``rhs`` (two whole objects)."""
-    out = Comparison(FieldSet(), FieldSet(), FieldSet())
-    _compare_items(_resolve(structure, rhs), lhs, rhs, out, ())
+    out = Comparison()
+    if lhs is not rhs:
+        _compare_items(_resolve(structure, rhs), lhs, rhs, out, ())
     return out
 
 
@@ -305,14 +326,20 @@ def _shape(structure: Structure, value: Any) -> int:
 
 def _compare(structure: Structure, lhs: Any, rhs: Any, element: PathElement, parent: Comparison,
              where: Path) -> None:
-    """Record the difference at ``element`` of the parent into ``parent``'s three sets."""
+    """Record the difference at ``element`` of the parent into ``parent``."""
+    if lhs is rhs:
+        return
+    if type(lhs) is type(rhs) and type(lhs) in _SCALARS:
+        if lhs != rhs:
+            parent.modified.members.add(element)
+        return
     left = _MISSING if lhs is _MISSING else _shape(_resolve(structure, lhs), lhs)
     right = _MISSING if rhs is _MISSING else _shape(_resolve(structure, rhs), rhs)
-    here = Comparison(FieldSet(), FieldSet(), FieldSet())
     kinds = {left, right} - {_MISSING, _NULL}
     if len(kinds) > 1:
         # An untyped value changed shape (an object became a string...): what was below is
         # removed, what is below now is added, and the value itself is modified.
+        here = Comparison()
         if left in (_OBJECT, _LIST):
             _compare_items(_resolve(structure, lhs), lhs, _MISSING, here, where)
         if right in (_OBJECT, _LIST):
@@ -320,10 +347,7 @@ def _compare(structure: Structure, lhs: Any, rhs: Any, element: PathElement, par
         parent.modified.members.add(element)
     else:
         kind = kinds.pop() if kinds else _LEAF
-        container = kind in (_OBJECT, _LIST)
-        if container and not (_has_entries(lhs) or _has_entries(rhs)):
-            container = False  # both empty or null: compared as a leaf
-        if not container:
+        if kind == _LEAF or not (_has_entries(lhs) or _has_entries(rhs)):  # empty or null: a leaf
             if lhs is _MISSING:
                 parent.added.members.add(element)
             elif rhs is _MISSING:
@@ -331,14 +355,20 @@ def _compare(structure: Structure, lhs: Any, rhs: Any, element: PathElement, par
             elif not json_equal(lhs, rhs):
                 parent.modified.members.add(element)
             return
+        here = Comparison()
         _compare_items(_resolve(structure, lhs if rhs is _MISSING or rhs is None else rhs), lhs, rhs, here, where)
         if lhs is _MISSING:
             parent.added.members.add(element)
         elif rhs is _MISSING:
             parent.removed.members.add(element)
-    for mine, theirs in zip(here, parent):
-        if mine:
-            theirs.children[element] = mine
+    if here.added:
+        parent.added.children[element] = here.added
+    if here.modified:
+        parent.modified.children[element] = here.modified
+    if here.removed:
+        parent.removed.children[element] = here.removed
+    if here.reordered:
+        parent.reordered = True
 
 
 def _has_entries(value: Any) -> bool:
@@ -357,10 +387,14 @@ def _compare_items(structure: Structure, lhs: Any, rhs: Any, out: Comparison, wh
         return
     assert isinstance(structure, List)
     by_element: dict[PathElement, tuple[list[Any], list[Any]]] = {}
+    order: list[list[PathElement]] = [[], []]
     for side, items in ((0, lhs), (1, rhs)):
         if isinstance(items, list):
             for element, item in zip(_items(structure, items, where), items):
                 by_element.setdefault(element, ([], []))[side].append(item)
+                order[side].append(element)
+    if order[0] != order[1]:
+        out.reordered = True
     for element, (left_items, right_items) in by_element.items():
         if len(left_items) <= 1 and len(right_items) <= 1:
             _compare(structure.element, left_items[0] if left_items else _MISSING,
@@ -380,7 +414,13 @@ def _compare_items(structure: Structure, lhs: Any, rhs: Any, out: Comparison, wh
 
 def json_equal(lhs: Any, rhs: Any) -> bool:
     """JSON equality: like ``==``, but ``true`` is not ``1``."""
-    return bool(lhs == rhs) and _same_types(lhs, rhs)
+    if type(lhs) is not type(rhs):
+        numbers = (int, float)
+        return (isinstance(lhs, numbers) and isinstance(rhs, numbers) and not isinstance(lhs, bool)
+                and not isinstance(rhs, bool) and lhs == rhs)
+    if type(lhs) is dict or type(lhs) is list:
+        return bool(lhs == rhs) and _same_types(lhs, rhs)
+    return bool(lhs == rhs)
 
 
 def _same_types(lhs: Any, rhs: Any) -> bool:
