@@ -53,52 +53,53 @@ def canonical(value: Any) -> tuple[Any, ...]:
     raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
-class Key:
-    """``k:{...}``: the item of a ``map`` list whose key fields have these values."""
+class _Identified:
+    """An item of a ``set`` or ``map`` list, compared, hashed and ordered by its canonical value."""
 
-    __slots__ = ("_canon", "_hash", "fields")
+    __slots__ = ("_canon", "_hash")
+    _rank = 0  # place among the element kinds
 
-    def __init__(self, fields: Iterable[tuple[str, Any]]) -> None:
-        self.fields: tuple[tuple[str, Any], ...] = tuple(sorted(fields, key=lambda item: item[0]))
-        self._canon = tuple((name, canonical(value)) for name, value in self.fields)
-        self._hash = hash((Key, self._canon))
+    def __init__(self, canon: tuple[Any, ...]) -> None:
+        self._canon = canon
+        self._hash = hash((type(self), canon))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Key) and other._canon == self._canon
+        return type(other) is type(self) and other._canon == self._canon
 
     def __hash__(self) -> int:
         return self._hash
+
+    @property
+    def order(self) -> tuple[Any, ...]:
+        return (self._rank, self._canon)
+
+
+class Key(_Identified):
+    """``k:{...}``: the item of a ``map`` list whose key fields have these values."""
+
+    __slots__ = ("fields",)
+    _rank = 1
+
+    def __init__(self, fields: Iterable[tuple[str, Any]]) -> None:
+        self.fields: tuple[tuple[str, Any], ...] = tuple(sorted(fields, key=lambda item: item[0]))
+        super().__init__(tuple((name, canonical(value)) for name, value in self.fields))
 
     def __repr__(self) -> str:
         return f"Key({dict(self.fields)!r})"
 
-    @property
-    def order(self) -> tuple[Any, ...]:
-        return (1, self._canon)
 
-
-class SetValue:
+class SetValue(_Identified):
     """``v:...``: the item of a ``set`` list with this value."""
 
-    __slots__ = ("_canon", "_hash", "value")
+    __slots__ = ("value",)
+    _rank = 2
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        self._canon = canonical(value)
-        self._hash = hash((SetValue, self._canon))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SetValue) and other._canon == self._canon
-
-    def __hash__(self) -> int:
-        return self._hash
+        super().__init__(canonical(value))
 
     def __repr__(self) -> str:
         return f"SetValue({self.value!r})"
-
-    @property
-    def order(self) -> tuple[Any, ...]:
-        return (2, self._canon)
 
 
 class Index:

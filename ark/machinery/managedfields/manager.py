@@ -350,8 +350,10 @@ def _record_apply(structure: Struct, version: str, live: dict[str, Any], config:
     reset = _reset_fields(key.subresource)
     merged = merge(structure, live, config)
     last = managed.get(key)
-    managed[key] = Owned(config_fields.recursive_difference(reset), version, last.time if last else None)
-    if last is not None and last.fields:
+    applied = config_fields.recursive_difference(reset)
+    managed[key] = Owned(applied, version, last.time if last else None)
+    # Only what was applied last time and is not applied now can go; nothing, if the set is the same.
+    if last is not None and last.fields and applied.difference(SERVER_OWNED) != last.fields:
         owned = FieldSet()
         for entry in managed.values():
             owned = owned.union(entry.fields)

@@ -7,7 +7,7 @@ These follow structured-merge-diff's rules for custom resources:
 * :func:`merge` — the applied configuration over the live object: objects merge by key,
   ``set``/``map`` lists by item (kept in an order close to both), everything else is replaced;
 * :func:`compare` — the paths added, modified and removed between two objects;
-* :func:`remove_items` and :func:`prune` — what an apply takes away.
+* :func:`prune` — what an apply takes away.
 
 Nothing here copies a value it does not change: results share untouched subtrees with the
 inputs, so callers treat inputs and results as read-only (or copy before mutating).
@@ -28,7 +28,7 @@ from ark.machinery.managedfields.fieldpath import (
 from ark.machinery.managedfields.structure import ATOMIC, MAP, SCALAR, UNTYPED, List, Map, Struct, Structure
 
 _MISSING: Any = object()  # a key or item absent on one side
-_EMPTIED: Any = object()  # a map or list whose every entry was removed: its key goes too
+_EMPTIED: Any = object()  # a map or list whose every entry was pruned: its key goes too
 
 _SCALARS = (str, int, float, bool, type(None))  # exact types: a leaf whatever the structure says
 _UNTYPED_MAP = Map(UNTYPED)
@@ -431,50 +431,7 @@ def _same_types(lhs: Any, rhs: Any) -> bool:
     return (type(lhs) is bool) == (type(rhs) is bool)
 
 
-# --- removal --------------------------------------------------------------------------------
-
-
-def remove_items(structure: Structure, value: Any, fields: FieldSet) -> Any:
-    """``value`` without the paths in ``fields`` (each with everything below it).
-
-    A map or list left without entries goes too (structured-merge-diff leaves ``null``,
-    which a custom resource drops).
-    """
-    out = _remove(structure, value, fields, ())
-    return {} if out is _EMPTIED else out
-
-
-def _remove(structure: Structure, value: Any, fields: FieldSet, where: Path) -> Any:
-    if not fields:
-        return value
-    structure = _resolve(structure, value)
-    if _granular_object(structure) and isinstance(value, dict):
-        assert isinstance(structure, (Struct, Map))
-        out = {}
-        for key, item in value.items():
-            if key in fields.members:
-                continue
-            below = fields.children.get(key)
-            if below is not None:
-                item = _remove(_field(structure, key), item, below, where + (key,))
-                if item is _EMPTIED:
-                    continue
-            out[key] = item
-        return out if out else _EMPTIED
-    if _granular_list(structure) and isinstance(value, list):
-        assert isinstance(structure, List)
-        kept = []
-        for element, item in zip(_items(structure, value, where), value):
-            if element in fields.members:
-                continue
-            below = fields.children.get(element)
-            if below is not None:
-                item = _remove(structure.element, item, below, where + (element,))
-                if item is _EMPTIED:
-                    continue
-            kept.append(item)
-        return kept if kept else _EMPTIED
-    return value
+# --- pruning --------------------------------------------------------------------------------
 
 
 def prune(structure: Structure, merged: Any, last_applied: FieldSet, owned: FieldSet) -> Any:
@@ -485,8 +442,10 @@ def prune(structure: Structure, merged: Any, last_applied: FieldSet, owned: Fiel
 
     This is structured-merge-diff's three passes (remove the last applied fields, add back
     what anyone owns, then keep only removals of last applied fields) done in one walk: a node
-    is removed when it is in ``last_applied`` and lies at or below a node that was last applied
-    (itself or an ancestor) and is owned by nobody.
+    is removed when it was last applied and it, or an ancestor below the top of a last-applied
+    subtree, is owned by nobody. So, as upstream, an updater owning a value deep inside an
+    item that only the applier owned does not keep the item. A map or list left empty goes
+    too (structured-merge-diff leaves ``null``, which a custom resource drops).
     """
     out = _prune(structure, merged, last_applied, owned, False, False, ())
     return {} if out is _EMPTIED else out
