@@ -16,9 +16,15 @@ kube-apiserver wraps the merge logic in a stack of steps; here they are, in the 
 * the server's own fields (``metadata.uid``, ``resourceVersion``, ...) are never owned, nor
   ``status`` through the main resource or anything but ``status`` through ``/status``;
 * at most ten update entries are kept: the oldest are merged into ``ancient-changes``;
-* kubectl's migration from client-side apply: for the manager ``kubectl``, conflicts on
-  fields that the ``kubectl.kubernetes.io/last-applied-configuration`` annotation shows it
-  applied are forced, and an annotation already present is kept in step with each apply.
+* kubectl's migration from client-side apply, the server's half: for the manager
+  ``kubectl`` (kubectl's default for server-side apply) conflicts are forced when every
+  conflicting field is one the ``kubectl.kubernetes.io/last-applied-configuration``
+  annotation shows applied with the value it still has (otherwise the other conflicts are
+  reported); and an annotation already on the object is rewritten after each such apply to
+  the applied configuration (Go's sorted JSON and a newline), or dropped if the annotations
+  would exceed 256 KiB. kubectl does the rest itself: it applies the annotation alone as
+  ``kubectl-last-applied`` and rewrites managedFields with a JSON patch, which
+  :func:`update` honours because client-sent entries that decode are used.
 """
 from __future__ import annotations
 
