@@ -136,7 +136,7 @@ def main() -> None:
         baseline = figures["deepcopy (baseline)"]
         print(f"{kind.kind}:")
         for name, micros in figures.items():
-            print(f"  {name:<22} {micros:8.1f} µs  {micros / baseline:5.2f}× deepcopy")
+            print(f"  {name:<22} {micros:8.1f} µs  {micros / baseline:5.2f}x deepcopy")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ class EvaluatorSelector(LabelSelector):
     apiGroup = String(load_default="ark.mckinsey.com", metadata={"description": "API group of the selected resources."})
     namespaceSelector = fields.Nested(
         LabelSelector,
-        metadata={"description": "Select namespaces by label instead of listing them.", "x-kubernetes-map-type": "atomic"},
+        metadata={"description": "Select namespaces by label instead of listing them.",
+                  "x-kubernetes-map-type": "atomic"},
     )
     namespaces = fields.List(String(), metadata={"description": "Namespaces to watch; empty means all."})
     resourceType = String(

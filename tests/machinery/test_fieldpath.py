@@ -127,9 +127,11 @@ def test_decoded_elements() -> None:
 
 def test_path_strings_as_conflict_messages_print_them() -> None:
     assert path_string(("spec", "input")) == ".spec.input"
-    assert path_string(("metadata", "ownerReferences", Key([("uid", "7f3c")]))) == '.metadata.ownerReferences[uid="7f3c"]'
+    owner = ("metadata", "ownerReferences", Key([("uid", "7f3c")]))
+    assert path_string(owner) == '.metadata.ownerReferences[uid="7f3c"]'
     assert path_string(("metadata", "finalizers", SetValue("a"))) == '.metadata.finalizers[="a"]'
-    assert path_string(("ports", Key([("protocol", "TCP"), ("port", 80)]), "name")) == '.ports[port=80,protocol="TCP"].name'
+    port = ("ports", Key([("protocol", "TCP"), ("port", 80)]), "name")
+    assert path_string(port) == '.ports[port=80,protocol="TCP"].name'
     assert path_string(("list", Index(2))) == ".list[2]"
     assert path_string(("v", SetValue(2.5e6), SetValue(True))) == ".v[=2.5e+06][=true]"
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from ark.machinery.managedfields import (
     to_fields_v1,
     update,
 )
+from ark.registry.strategy import Strategy
 
 QUERY = REGISTRY.lookup("v1alpha1", "queries")
 V1 = "ark.mckinsey.com/v1alpha1"
@@ -74,7 +76,8 @@ def entries(obj: dict) -> list[dict]:
 def owned(obj: dict, manager: str, operation: str = "Apply", subresource: str = "") -> set[str]:
     """The paths ``manager`` owns, as strings; empty when it has no entry."""
     for entry in entries(obj):
-        if (entry.get("manager"), entry["operation"], entry.get("subresource", "")) == (manager, operation, subresource):
+        if (entry.get("manager"), entry["operation"], entry.get("subresource", "")) == (manager, operation,
+                                                                                      subresource):
             return {path_string(p) for p in from_fields_v1(entry["fieldsV1"]).paths()}
     return set()
 
@@ -183,8 +186,9 @@ def test_a_different_value_owned_by_an_updater_is_a_conflict() -> None:
     assert err.value.code == 409 and err.value.reason == "Conflict"
     assert err.value.message == (
         'Apply failed with 1 conflict: conflict with "kubectl-create" using ark.mckinsey.com/v1alpha1: .spec.input')
-    assert err.value.details == {"causes": [{"reason": "FieldManagerConflict", "field": ".spec.input",
-                                             "message": 'conflict with "kubectl-create" using ark.mckinsey.com/v1alpha1'}]}
+    assert err.value.details == {"causes": [{
+        "reason": "FieldManagerConflict", "field": ".spec.input",
+        "message": 'conflict with "kubectl-create" using ark.mckinsey.com/v1alpha1'}]}
     assert err.value.status()["details"]["causes"][0]["field"] == ".spec.input"
 
 
@@ -225,7 +229,7 @@ def test_updates_take_fields_from_appliers_and_then_conflict_with_them() -> None
     live = updated(live, lambda o: o["spec"].update(input="edited"), "kubectl-edit")
     assert ".spec.input" not in owned(live, "argocd")
     assert owned(live, "kubectl-edit", "Update") == {".spec.input"}
-    with pytest.raises(ApplyConflict, match='conflict with "kubectl-edit" using ark.mckinsey.com/v1alpha1: .spec.input'):
+    with pytest.raises(ApplyConflict, match=re.escape('"kubectl-edit" using ark.mckinsey.com/v1alpha1: .spec.input')):
         apply(QUERY, live, config(SPEC), "argocd", T3)
 
 
@@ -399,7 +403,7 @@ class WidgetSpec(Schema):
 
 
 WIDGET = Kind(kind="Widget", plural="widgets", singular="widget", version="v1", description="for tests",
-              spec=WidgetSpec(), status=Schema.from_dict({})(), group="example.test")
+              spec=WidgetSpec(), status=Schema.from_dict({})(), strategy_class=Strategy, group="example.test")
 
 
 def widget(spec: dict) -> dict:
@@ -519,7 +523,8 @@ def test_a_create_takes_every_field_from_sent_entries() -> None:
     """Sent entries are decoded on create too, but the creator takes every field the object sets."""
     new = stored(config(SPEC))
     new["metadata"]["managedFields"] = [{"manager": "exported", "operation": "Apply", "apiVersion": V1,
-                                         "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:input": {}, "f:ttl": {}}}}]
+                                         "fieldsType": "FieldsV1",
+                                         "fieldsV1": {"f:spec": {"f:input": {}, "f:ttl": {}}}}]
     result = update(QUERY, None, new, "kubectl-create", T2)
     assert [(e["manager"], e["operation"]) for e in result] == [("exported", "Apply"), ("kubectl-create", "Update")]
     assert result[0]["fieldsV1"] == {"f:spec": {"f:ttl": {}}}
@@ -551,7 +556,8 @@ def test_sent_managed_fields_that_do_not_decode_are_ignored() -> None:
                                          "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]
     new["spec"]["input"] = "changed"
     result = update(QUERY, live, new, "kubectl-edit", T2)
-    assert [(e["manager"], e["operation"]) for e in result] == [("kubectl-create", "Update"), ("kubectl-edit", "Update")]
+    assert [(e["manager"], e["operation"]) for e in result] == [("kubectl-create", "Update"),
+                                                                ("kubectl-edit", "Update")]
 
 
 @pytest.mark.parametrize(
@@ -599,8 +605,9 @@ def test_status_writes_ignore_sent_managed_fields() -> None:
 
 def test_entries_of_another_api_version_are_dropped() -> None:
     live = created(config(SPEC))
-    live["metadata"]["managedFields"].append({"manager": "old", "operation": "Update", "apiVersion": "ark.mckinsey.com/v1",
-                                              "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:ttl": {}}}})
+    live["metadata"]["managedFields"].append({"manager": "old", "operation": "Update",
+                                              "apiVersion": "ark.mckinsey.com/v1", "fieldsType": "FieldsV1",
+                                              "fieldsV1": {"f:spec": {"f:ttl": {}}}})
     result = update(QUERY, live, copy.deepcopy(live) | {"spec": {**SPEC, "input": "b"}}, "kubectl-edit", T2)
     assert [e["manager"] for e in result] == ["kubectl-create", "kubectl-edit"]
 

@@ -210,9 +210,9 @@ class FieldSet:
     def paths(self, prefix: Path = ()) -> Iterator[Path]:
         """Every path of the set: each node's members in order, then its children (as Go iterates)."""
         for element in sorted(self.members, key=element_order):
-            yield prefix + (element,)
+            yield (*prefix, element)
         for element in sorted(self.children, key=element_order):
-            yield from self.children[element].paths(prefix + (element,))
+            yield from self.children[element].paths((*prefix, element))
 
     def union(self, other: FieldSet) -> FieldSet:
         if not other:

@@ -34,8 +34,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ark.kinds.validation import FieldError
+from ark.machinery import field
 from ark.machinery.errors import ApiError, bad_request
+from ark.machinery.field import OMITTED, FieldError
 from ark.machinery.managedfields.fieldpath import (
     FieldSet,
     FieldsV1Error,
@@ -127,7 +128,7 @@ class ManagedFieldsError(ValueError):
     """``metadata.managedFields`` that cannot be used; ``errors`` name each bad field (a 422)."""
 
     def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        super().__init__(field.aggregate(errors))
         self.errors = errors
 
 
@@ -347,8 +348,9 @@ def apply(kind: Kind, live: dict[str, Any] | None, applied: dict[str, Any], mana
     return ApplyResult({**obj, "metadata": metadata}, changed)
 
 
-def _record_apply(structure: Struct, version: str, live: dict[str, Any], config: dict[str, Any], config_fields: FieldSet,
-                  managed: Managed, key: ManagerKey, now: str, force: bool) -> tuple[dict[str, Any], Managed]:
+def _record_apply(structure: Struct, version: str, live: dict[str, Any], config: dict[str, Any],
+                  config_fields: FieldSet, managed: Managed, key: ManagerKey, now: str, force: bool
+                  ) -> tuple[dict[str, Any], Managed]:
     if not managed:
         first = ManagerKey(BEFORE_FIRST_APPLY, UPDATE, version, key.subresource)
         managed = _record_update(structure, version, _empty_like(live), live, {}, first, now)
@@ -555,28 +557,29 @@ def _normal_time(text: str) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _shown(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, (dict, list)) else f'"{type(value).__name__}"'
+def _shown(value: Any) -> Any:
+    """The bad value for a message: scalars as they are, objects and lists left out."""
+    return OMITTED if isinstance(value, (dict, list)) else value
 
 
 def _shape_errors(entries: Any) -> list[FieldError]:
     """What could not even be read as a list of ManagedFieldsEntry."""
     if not isinstance(entries, list):
-        return [FieldError("metadata.managedFields", f"Invalid value: {_shown(entries)}: must be a list of "
-                                                     "managed fields entries")]
+        return [field.type_invalid("metadata.managedFields", _shown(entries),
+                                   "must be a list of managed fields entries")]
     errors = []
     for i, entry in enumerate(entries):
         where = f"metadata.managedFields[{i}]"
         if not isinstance(entry, dict):
-            errors.append(FieldError(where, f"Invalid value: {_shown(entry)}: must be an object"))
+            errors.append(field.type_invalid(where, _shown(entry), "must be an object"))
             continue
         for name in _STRINGS:
             value = entry.get(name)
             if value is not None and not isinstance(value, str):
-                errors.append(FieldError(f"{where}.{name}", f"Invalid value: {_shown(value)}: must be of type string"))
+                errors.append(field.type_invalid(f"{where}.{name}", _shown(value), "must be of type string"))
         time = entry.get("time")
         if time is not None and (not isinstance(time, str) or _normal_time(time) is None):
-            errors.append(FieldError(f"{where}.time", f"Invalid value: {_shown(time)}: must be an RFC 3339 date-time"))
+            errors.append(field.invalid(f"{where}.time", _shown(time), "must be an RFC 3339 date-time"))
     return errors
 
 
@@ -588,20 +591,18 @@ def _decode(entries: list[Any], keep_raw: bool) -> Managed:
         where = f"metadata.managedFields[{i}]"
         operation = entry.get("operation") or ""
         if operation not in (APPLY, UPDATE):
-            errors.append(FieldError(f"{where}.operation", f'Unsupported value: "{operation}": supported values: '
-                                                           '"Apply", "Update"'))
+            errors.append(field.not_supported(f"{where}.operation", operation, (APPLY, UPDATE)))
         version = entry.get("apiVersion") or ""
         if not version:
-            errors.append(FieldError(f"{where}.apiVersion", "Required value: must not be empty"))
+            errors.append(field.required(f"{where}.apiVersion", "must not be empty"))
         fields_type = entry.get("fieldsType") or ""
         if fields_type != FIELDS_V1:
-            errors.append(FieldError(f"{where}.fieldsType", f'Unsupported value: "{fields_type}": supported values: '
-                                                            '"FieldsV1"'))
+            errors.append(field.not_supported(f"{where}.fieldsType", fields_type, (FIELDS_V1,)))
         raw = entry.get("fieldsV1")
         try:
             fields = from_fields_v1({} if raw is None else raw)
         except FieldsV1Error as err:
-            errors.append(FieldError(f"{where}.fieldsV1", f"Invalid value: {err}"))
+            errors.append(field.invalid(f"{where}.fieldsV1", OMITTED, str(err)))
             continue
         time = entry.get("time")
         key = ManagerKey(entry.get("manager") or "", operation, version if operation == UPDATE else "",
@@ -641,14 +642,13 @@ def _entry_errors(entries: list[dict[str, Any]]) -> list[FieldError]:
         where = f"metadata.managedFields[{i}]"
         manager = entry.get("manager", "")
         if len(manager.encode()) > MANAGER_MAX_BYTES:
-            errors.append(FieldError(f"{where}.manager", f"Too long: may not be more than {MANAGER_MAX_BYTES} bytes"))
+            errors.append(field.too_long(f"{where}.manager", f"may not be more than {MANAGER_MAX_BYTES} bytes"))
         position = 0
         for char in manager:
             if not char.isprintable():
-                errors.append(FieldError(f"{where}.manager", f"Invalid value: {json.dumps(manager)}: invalid "
-                                                             f"character U+{ord(char):04X} (at position {position})"))
+                errors.append(field.invalid(f"{where}.manager", manager,
+                                            f"invalid character U+{ord(char):04X} (at position {position})"))
             position += len(char.encode())
         if len(entry.get("subresource", "").encode()) > SUBRESOURCE_MAX_BYTES:
-            errors.append(FieldError(f"{where}.subresource",
-                                     f"Too long: may not be more than {SUBRESOURCE_MAX_BYTES} bytes"))
+            errors.append(field.too_long(f"{where}.subresource", f"may not be more than {SUBRESOURCE_MAX_BYTES} bytes"))
     return errors

@@ -112,15 +112,16 @@ class List(Structure):
 # ObjectMeta as its Go type declares it: owner references are atomic objects in a map list
 # keyed by uid, finalizers a set, labels and annotations granular maps.
 OWNER_REFERENCE = Struct(
-    {name: SCALAR for name in ("apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion")},
+    dict.fromkeys(("apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion"), SCALAR),
     atomic=True,
 )
 OBJECT_META = Struct(
     {
-        **{name: SCALAR for name in (
-            "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-            "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-        )},
+        **dict.fromkeys(
+            ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+             "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"),
+            SCALAR,
+        ),
         "labels": Map(SCALAR),
         "annotations": Map(SCALAR),
         "finalizers": List(SCALAR, SET),

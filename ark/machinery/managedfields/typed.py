@@ -112,7 +112,7 @@ def _fill(structure: Structure, value: Any, node: FieldSet, where: Path, allow_d
                 continue
             declared = fields is not None and key in fields
             child = FieldSet()
-            leaf = _fill(_field(structure, key), item, child, where + (key,), allow_duplicates)
+            leaf = _fill(_field(structure, key), item, child, (*where, key), allow_duplicates)
             if child:
                 node.children[key] = child
             if leaf or not declared or (type(item) is dict and not item):
@@ -129,11 +129,11 @@ def _fill(structure: Structure, value: Any, node: FieldSet, where: Path, allow_d
                 raise ShapeError(f"{path_string(where)}: duplicate entries for key {path_string((element,))}")
             (duplicated if element in seen else seen).add(element)
         node.members.update(duplicated)  # duplicated items are owned whole
-        for element, item in zip(elements, value):
+        for element, item in zip(elements, value, strict=True):
             if element in duplicated:
                 continue
             child = FieldSet()
-            _fill(structure.element, item, child, where + (element,), allow_duplicates)
+            _fill(structure.element, item, child, (*where, element), allow_duplicates)
             if child:
                 node.children[element] = child
             node.members.add(element)
@@ -198,7 +198,7 @@ def _merge(structure: Structure, lhs: Any, rhs: Any, where: Path) -> Any:
             if current is _MISSING or (value is not None and type(value) in _SCALARS):
                 out[key] = value
             else:
-                out[key] = _merge(_field(structure, key), current, value, where + (key,))
+                out[key] = _merge(_field(structure, key), current, value, (*where, key))
         return out
     if _granular_list(structure):
         assert isinstance(structure, List)
@@ -217,13 +217,13 @@ def _merge_list(structure: List, lhs: list[Any], rhs: list[Any], where: Path) ->
     ``lhs``-only items where they were, ``rhs``-only items where ``rhs`` has them."""
     rhs_elements = _items(structure, rhs, where)
     observed_rhs: dict[PathElement, Any] = {}
-    for element, item in zip(rhs_elements, rhs):
+    for element, item in zip(rhs_elements, rhs, strict=True):
         if element in observed_rhs:
             raise ShapeError(f"{path_string(where)}: duplicate entries for key {path_string((element,))}")
         observed_rhs[element] = item
     lhs_elements = _items(structure, lhs, where)
     observed_lhs: dict[PathElement, Any] = {}
-    for element, item in zip(lhs_elements, lhs):
+    for element, item in zip(lhs_elements, lhs, strict=True):
         # a duplicated live item is not merged with the applied one (it is replaced)
         observed_lhs[element] = None if element in observed_lhs else item
 
@@ -235,7 +235,7 @@ def _merge_list(structure: List, lhs: list[Any], rhs: list[Any], where: Path) ->
 
     def merged(element: PathElement) -> Any:
         return _merge(structure.element, observed_lhs.get(element, _MISSING), observed_rhs[element],
-                      where + (element,))
+                      (*where, element))
 
     li = ri = 0
     while li < len(lhs_elements) or ri < len(rhs_elements):
@@ -380,17 +380,17 @@ def _compare_items(structure: Structure, lhs: Any, rhs: Any, out: Comparison, wh
         left = lhs if isinstance(lhs, dict) else {}
         right = rhs if isinstance(rhs, dict) else {}
         for key, value in left.items():
-            _compare(_field(structure, key), value, right.get(key, _MISSING), key, out, where + (key,))
+            _compare(_field(structure, key), value, right.get(key, _MISSING), key, out, (*where, key))
         for key, value in right.items():
             if key not in left:
-                _compare(_field(structure, key), _MISSING, value, key, out, where + (key,))
+                _compare(_field(structure, key), _MISSING, value, key, out, (*where, key))
         return
     assert isinstance(structure, List)
     by_element: dict[PathElement, tuple[list[Any], list[Any]]] = {}
     order: list[list[PathElement]] = [[], []]
     for side, items in ((0, lhs), (1, rhs)):
         if isinstance(items, list):
-            for element, item in zip(_items(structure, items, where), items):
+            for element, item in zip(_items(structure, items, where), items, strict=True):
                 by_element.setdefault(element, ([], []))[side].append(item)
                 order[side].append(element)
     if order[0] != order[1]:
@@ -398,17 +398,17 @@ def _compare_items(structure: Structure, lhs: Any, rhs: Any, out: Comparison, wh
     for element, (left_items, right_items) in by_element.items():
         if len(left_items) <= 1 and len(right_items) <= 1:
             _compare(structure.element, left_items[0] if left_items else _MISSING,
-                     right_items[0] if right_items else _MISSING, element, out, where + (element,))
+                     right_items[0] if right_items else _MISSING, element, out, (*where, element))
         elif len(left_items) >= 2 and len(right_items) >= 2:
             if not json_equal(left_items, right_items):
                 out.modified.members.add(element)
         elif len(left_items) >= 2:  # duplicates that are gone: the single item that is left is new
             if right_items:
-                _compare(structure.element, _MISSING, right_items[0], element, out, where + (element,))
+                _compare(structure.element, _MISSING, right_items[0], element, out, (*where, element))
             out.removed.members.add(element)
         else:  # items that became duplicates
             if left_items:
-                _compare(structure.element, left_items[0], _MISSING, element, out, where + (element,))
+                _compare(structure.element, left_items[0], _MISSING, element, out, (*where, element))
             out.added.members.add(element)
 
 
@@ -427,7 +427,7 @@ def _same_types(lhs: Any, rhs: Any) -> bool:
     if type(lhs) is dict:
         return all(_same_types(value, rhs[key]) for key, value in lhs.items())
     if type(lhs) is list:
-        return all(_same_types(a, b) for a, b in zip(lhs, rhs))
+        return all(_same_types(a, b) for a, b in zip(lhs, rhs, strict=True))
     return (type(lhs) is bool) == (type(rhs) is bool)
 
 
@@ -466,7 +466,7 @@ def _prune(structure: Structure, value: Any, last: FieldSet, owned: FieldSet | N
             child_structure = _field(structure, key)
             declared = fields is not None and key in fields
             new_item = _prune_entry(child_structure, item, key, declared, last, owned, in_last, unowned,
-                                    where + (key,))
+                                    (*where, key))
             if new_item is not item:
                 if out is None:
                     out = dict(value)
@@ -480,11 +480,11 @@ def _prune(structure: Structure, value: Any, last: FieldSet, owned: FieldSet | N
     if _granular_list(structure) and isinstance(value, list):
         assert isinstance(structure, List)
         kept: list[Any] | None = None
-        for index, (element, item) in enumerate(zip(_items(structure, value, where), value)):
+        for index, (element, item) in enumerate(zip(_items(structure, value, where), value, strict=True)):
             new_item = item
             if element in elements:
                 new_item = _prune_entry(structure.element, item, element, False, last, owned, in_last, unowned,
-                                        where + (element,))
+                                        (*where, element))
             if new_item is not item and kept is None:
                 kept = list(value[:index])
             if kept is not None and new_item is not _EMPTIED:
