@@ -154,6 +154,14 @@ def test_fields_left_out_of_the_configuration_are_removed() -> None:
     assert entries(result.object)[0]["time"] == T2
 
 
+def test_an_object_the_configuration_sets_empty_stays_empty() -> None:
+    live = stored(apply(QUERY, None, config({"input": "x", "target": {"type": "agent"}}), "argocd", T1).object)
+    result = apply(QUERY, live, config({"input": "x", "target": {}}), "argocd", T2)
+    assert result.object["spec"]["target"] == {}
+    assert owned(result.object, "argocd") == {".spec.input", ".spec.target"}
+    assert not apply(QUERY, stored(result.object), config({"input": "x", "target": {}}), "argocd", T3).changed
+
+
 def test_dropping_every_label_removes_the_labels_map() -> None:
     live = stored(apply(QUERY, None, config(SPEC, labels={"app": "x"}), "argocd", T1).object)
     result = apply(QUERY, live, config(SPEC), "argocd", T2)

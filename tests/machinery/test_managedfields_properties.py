@@ -229,5 +229,7 @@ def test_prune_in_one_walk_matches_the_three_passes(merged, last, other, before,
     last_fields = to_field_set(STRUCTURE, last)
     changed = compare(STRUCTURE, before, after)  # an update entry: leaves only, no parents
     owned = to_field_set(STRUCTURE, other).union(changed.modified).union(changed.added)
-    ours = prune(STRUCTURE, merged, ensure_named_fields(STRUCTURE, last_fields), ensure_named_fields(STRUCTURE, owned))
+    applied = to_field_set(STRUCTURE, other)
+    ours = prune(STRUCTURE, merged, ensure_named_fields(STRUCTURE, last_fields), ensure_named_fields(STRUCTURE, owned),
+                 applied)
     assert without_nulls(ours) == without_nulls(three_pass_prune(merged, last_fields, owned))

@@ -366,7 +366,7 @@ def _record_apply(structure: Struct, version: str, live: dict[str, Any], config:
         for entry in managed.values():
             owned = owned.union(entry.fields)
         merged = prune(structure, merged, ensure_named_fields(structure, last.fields),
-                       ensure_named_fields(structure, owned))
+                       ensure_named_fields(structure, owned), applied)
     comparison = compare(structure, live, merged)
     unchanged = comparison.same
     conflicts = _take_changed(managed, comparison.without(reset), key, force)

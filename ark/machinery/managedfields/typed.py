@@ -14,7 +14,7 @@ inputs, so callers treat inputs and results as read-only (or copy before mutatin
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ark.machinery.managedfields.fieldpath import (
     FieldSet,
@@ -434,26 +434,45 @@ def _same_types(lhs: Any, rhs: Any) -> bool:
 # --- pruning --------------------------------------------------------------------------------
 
 
-def prune(structure: Structure, merged: Any, last_applied: FieldSet, owned: FieldSet) -> Any:
+def prune(structure: Structure, merged: Any, last_applied: FieldSet, owned: FieldSet, applied: FieldSet) -> Any:
     """Remove from ``merged`` what the applier set last time, no longer sets, and nobody else owns.
 
     ``last_applied`` is the applier's previous set and ``owned`` the union of every manager's
-    set (the applier's new one included), both completed by :func:`ensure_named_fields`.
+    set (the applier's new one included), both completed by :func:`ensure_named_fields`;
+    ``applied`` is the applier's new set.
 
     This is structured-merge-diff's three passes (remove the last applied fields, add back
     what anyone owns, then keep only removals of last applied fields) done in one walk: a node
     is removed when it was last applied and it, or an ancestor below the top of a last-applied
     subtree, is owned by nobody. So, as upstream, an updater owning a value deep inside an
-    item that only the applier owned does not keep the item. A map or list left empty goes
-    too (structured-merge-diff leaves ``null``, which a custom resource drops).
+    item that only the applier owned does not keep the item.
+
+    A map or list left empty goes too (structured-merge-diff leaves ``null``, which a custom
+    resource drops), unless the configuration itself sets it: ``target: {}`` stays ``{}``,
+    where upstream drops it and the next apply adds it back.
     """
-    out = _prune(structure, merged, last_applied, owned, False, False, ())
+    out = _prune(structure, merged, _Sets(last_applied, owned, applied), False, False, ())
     return {} if out is _EMPTIED else out
 
 
-def _prune(structure: Structure, value: Any, last: FieldSet, owned: FieldSet | None, in_last: bool,
-           unowned: bool, where: Path) -> Any:
+class _Sets(NamedTuple):
+    """The three sets pruning follows, at the same node of each."""
+
+    last: FieldSet
+    owned: FieldSet | None
+    applied: FieldSet | None
+
+    def below(self, element: PathElement) -> _Sets | None:
+        last = self.last.children.get(element)
+        if last is None:
+            return None
+        return _Sets(last, self.owned.children.get(element) if self.owned is not None else None,
+                     self.applied.children.get(element) if self.applied is not None else None)
+
+
+def _prune(structure: Structure, value: Any, sets: _Sets, in_last: bool, unowned: bool, where: Path) -> Any:
     structure = _resolve(structure, value)
+    last = sets.last
     elements = last.members | last.children.keys() if last.children else last.members
     if _granular_object(structure) and isinstance(value, dict):
         assert isinstance(structure, (Struct, Map))
@@ -463,9 +482,8 @@ def _prune(structure: Structure, value: Any, last: FieldSet, owned: FieldSet | N
             if not isinstance(key, str) or key not in value:
                 continue
             item = value[key]
-            child_structure = _field(structure, key)
             declared = fields is not None and key in fields
-            new_item = _prune_entry(child_structure, item, key, declared, last, owned, in_last, unowned,
+            new_item = _prune_entry(_field(structure, key), item, key, declared, sets, in_last, unowned,
                                     (*where, key))
             if new_item is not item:
                 if out is None:
@@ -483,7 +501,7 @@ def _prune(structure: Structure, value: Any, last: FieldSet, owned: FieldSet | N
         for index, (element, item) in enumerate(zip(_items(structure, value, where), value, strict=True)):
             new_item = item
             if element in elements:
-                new_item = _prune_entry(structure.element, item, element, False, last, owned, in_last, unowned,
+                new_item = _prune_entry(structure.element, item, element, False, sets, in_last, unowned,
                                         (*where, element))
             if new_item is not item and kept is None:
                 kept = list(value[:index])
@@ -495,16 +513,18 @@ def _prune(structure: Structure, value: Any, last: FieldSet, owned: FieldSet | N
     return value
 
 
-def _prune_entry(structure: Structure, item: Any, element: PathElement, declared: bool, last: FieldSet,
-                 owned: FieldSet | None, in_last: bool, unowned: bool, where: Path) -> Any:
-    is_last = element in last.members
+def _prune_entry(structure: Structure, item: Any, element: PathElement, declared: bool, sets: _Sets,
+                 in_last: bool, unowned: bool, where: Path) -> Any:
+    is_last = element in sets.last.members
     counted = _in_field_set(structure, declared, item)
     in_last = in_last or is_last
-    unowned = unowned or (in_last and counted and not (owned is not None and element in owned.members))
+    unowned = unowned or (in_last and counted and not (sets.owned is not None and element in sets.owned.members))
     if unowned and is_last and counted:
         return _EMPTIED
-    below = last.children.get(element)
+    below = sets.below(element)
     if below is None:
         return item
-    owned_below = owned.children.get(element) if owned is not None else None
-    return _prune(structure, item, below, owned_below, in_last, unowned, where)
+    out = _prune(structure, item, below, in_last, unowned, where)
+    if out is _EMPTIED and sets.applied is not None and element in sets.applied.members:
+        return type(item)()  # the configuration sets it, empty
+    return out
