@@ -16,7 +16,7 @@ from ark.api import representation, watch
 from ark.api.decoding import FieldPruner, decode_object, object_media_type, read_body, request_media_type
 from ark.api.request_info import RequestInfo, request_info
 from ark.kinds.registry import GROUP, Kind
-from ark.machinery import codec, errors, pagination, params, patch, table
+from ark.machinery import codec, errors, managedfields, meta, pagination, params, patch, table
 from ark.machinery import field as fe
 from ark.machinery.errors import ApiError
 from ark.machinery.options import WriteOptions, parse_delete_options, parse_list_options, parse_write_options
@@ -151,11 +151,41 @@ def _namespace_check(obj: dict, namespace: str) -> None:
     obj["metadata"]["namespace"] = namespace
 
 
+# Field ownership (server-side apply): every write records what its manager changed.
+
+def _manager(options: WriteOptions) -> str:
+    """The ``fieldManager`` parameter, else the User-Agent's prefix (``kubectl-edit``), as kube-apiserver."""
+    return managedfields.manager_name(options.field_manager, request.headers.get("User-Agent", ""))
+
+
+def _tracked(kind: Kind, live: dict[str, Any] | None, new: dict[str, Any], manager: str,
+             subresource: str = "") -> dict[str, Any]:
+    """``new`` with the managedFields that an update (or create, ``live`` None) by ``manager`` leaves."""
+    try:
+        entries = managedfields.update(kind, live, new, manager, meta.now(), subresource)
+    except managedfields.ManagedFieldsError as err:
+        raise errors.invalid(kind, new["metadata"].get("name") or "", err.errors) from None
+    if entries:
+        new["metadata"]["managedFields"] = entries
+    else:
+        new["metadata"].pop("managedFields", None)
+    return new
+
+
+def _applied(kind: Kind, live: dict[str, Any] | None, config: dict[str, Any], manager: str, force: bool,
+             subresource: str = "") -> managedfields.ApplyResult:
+    try:
+        return managedfields.apply(kind, live, config, manager, meta.now(), force, subresource)
+    except managedfields.ManagedFieldsError as err:
+        raise errors.invalid(kind, config["metadata"].get("name") or "", err.errors) from None
+
+
 def _create(kind: Kind, namespace: str) -> Response:
     options = parse_write_options(request.args, "CreateOptions")
     obj, duplicates = decode_object(kind, _body(), object_media_type())
     _namespace_check(obj, namespace)
     FieldPruner(kind, options, _warnings(), duplicates).normalize(obj)
+    _tracked(kind, None, obj, _manager(options))
     written = _resources().create(kind, namespace, obj, _context(options))
     return _render_object(kind, written.body, 201)
 
@@ -166,8 +196,12 @@ def _update(kind: Kind, namespace: str, name: str, status: bool) -> Response:
     _name_check(obj, name)
     _namespace_check(obj, namespace)
     FieldPruner(kind, options, _warnings(), duplicates).normalize(obj)
-    written = _resources().update(kind, namespace, name, lambda _current: copy.deepcopy(obj), _context(options),
-                                  status=status)
+    manager, subresource = _manager(options), "status" if status else ""
+
+    def replaced(current: dict[str, Any]) -> dict[str, Any]:
+        return _tracked(kind, current, copy.deepcopy(obj), manager, subresource)
+
+    written = _resources().update(kind, namespace, name, replaced, _context(options), status=status)
     return _render_object(kind, written.body)
 
 
@@ -179,9 +213,16 @@ def _patch(kind: Kind, namespace: str, name: str, status: bool) -> Response:
     body, duplicates = codec.decode(_body(), patch_type)
     patch.check_patch_body(patch_type, body)
     pruner = FieldPruner(kind, options, _warnings(), duplicates)
+    manager, subresource = _manager(options), "status" if status else ""
 
     def patched(current: dict[str, Any]) -> dict[str, Any]:
-        new = patch.apply(patch_type, current, body)
+        if patch_type == patch.APPLY:
+            result = _applied(kind, current, body, manager, options.force, subresource)
+            if not result.changed:  # the same configuration again: nothing to write
+                return current
+            new = copy.deepcopy(result.object)  # it shares parts with the configuration, reused on a retry
+        else:
+            new = patch.apply(patch_type, current, body)
         if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
             raise errors.bad_request("the patch produced an object without metadata")
         if new.get("apiVersion") != kind.api_version or new.get("kind") != kind.kind:
@@ -190,25 +231,25 @@ def _patch(kind: Kind, namespace: str, name: str, status: bool) -> Response:
         _namespace_check(new, namespace)
         if not new["metadata"].get("resourceVersion"):  # the patch is not a precondition: it applies to now
             new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        return pruner.normalize(new)
+        pruner.normalize(new)
+        return new if patch_type == patch.APPLY else _tracked(kind, current, new, manager, subresource)
 
-    def applied() -> dict[str, Any]:
+    def created() -> dict[str, Any]:
         """Server-side apply of a missing object creates it from the applied configuration."""
-        obj = copy.deepcopy(body)
-        if obj.get("apiVersion") != kind.api_version or obj.get("kind") != kind.kind:
-            raise errors.bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the "
+        if body.get("apiVersion") != kind.api_version or body.get("kind") != kind.kind:
+            raise errors.bad_request(f"the API version in the data ({body.get('apiVersion')}) does not match the "
                                      f"expected API version ({kind.api_version})")
-        obj.setdefault("metadata", {})
-        if not isinstance(obj["metadata"], dict):
+        if not isinstance(body.setdefault("metadata", {}), dict):
             raise errors.bad_request("metadata must be an object")
-        if obj["metadata"].get("name", name) != name:
-            raise errors.bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the "
+        if body["metadata"].get("name", name) != name:
+            raise errors.bad_request(f"the name of the object ({body['metadata'].get('name')}) does not match the "
                                      f"name on the URL ({name})")
-        obj["metadata"]["name"] = name
+        body["metadata"]["name"] = name
+        obj = copy.deepcopy(_applied(kind, None, body, manager, options.force).object)
         _namespace_check(obj, namespace)
         return pruner.normalize(obj)
 
-    create = applied if patch_type == patch.APPLY and not status else None
+    create = created if patch_type == patch.APPLY and not status else None
     written = _resources().update(kind, namespace, name, patched, _context(options), status=status, create=create)
     return _render_object(kind, written.body, 201 if written.created else 200)
 

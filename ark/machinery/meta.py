@@ -43,7 +43,7 @@ def generate_name(base: str) -> str:
 def prepare_for_create(obj: dict[str, Any]) -> None:
     """Wipe client-sent system fields and fill the server's; drop status (it has its own endpoint)."""
     meta = obj["metadata"]
-    for field in (*SYSTEM_FIELDS, "resourceVersion", "managedFields"):
+    for field in (*SYSTEM_FIELDS, "resourceVersion"):
         meta.pop(field, None)
     meta["uid"] = str(uuid.uuid4())
     meta["creationTimestamp"] = now()
@@ -59,7 +59,8 @@ def prepare_for_update(old: dict[str, Any], new: dict[str, Any], status_only: bo
     """The object to store for an update of ``old`` with client-sent ``new``.
 
     Main resource: status kept from storage, generation bumped when anything else changed.
-    ``/status``: only ``.status`` is taken from the request.
+    ``/status``: only ``.status`` is taken from the request, and the managedFields the write
+    computed for it.
     """
     if status_only:
         result = copy.deepcopy(old)
@@ -68,6 +69,10 @@ def prepare_for_update(old: dict[str, Any], new: dict[str, Any], status_only: bo
         else:
             result.pop("status", None)
         result["metadata"]["resourceVersion"] = new["metadata"].get("resourceVersion")
+        if new["metadata"].get("managedFields"):
+            result["metadata"]["managedFields"] = new["metadata"]["managedFields"]
+        else:
+            result["metadata"].pop("managedFields", None)
         return result
     old_meta, meta = old["metadata"], new["metadata"]
     if "status" in old:
@@ -86,7 +91,6 @@ def prepare_for_update(old: dict[str, Any], new: dict[str, Any], status_only: bo
         meta["deletionTimestamp"] = old_meta["deletionTimestamp"]
     if old_meta.get("deletionGracePeriodSeconds") is not None and meta.get("deletionGracePeriodSeconds") is None:
         meta["deletionGracePeriodSeconds"] = old_meta["deletionGracePeriodSeconds"]
-    meta.pop("managedFields", None)  # not tracked yet: clients tolerate its absence
     return new
 
 

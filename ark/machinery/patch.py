@@ -1,4 +1,5 @@
-"""The patch types a CRD accepts: JSON merge patch, JSON patch and (minimal) apply patch.
+"""The patch types a CRD accepts: JSON merge patch, JSON patch and apply patch (server-side
+apply, merged with field ownership by ``ark.machinery.managedfields``).
 
 Strategic merge patch is answered 415, exactly as kube-apiserver does for custom resources;
 garbage collector and kubectl fall back to merge patch on that answer.
@@ -38,12 +39,11 @@ def check_patch_body(kind_of_patch: str, patch: Any) -> None:
 
 
 def apply(kind_of_patch: str, original: dict, patch: Any) -> Any:
-    """``original`` with ``patch`` (of type ``kind_of_patch``, already checked) applied."""
+    """``original`` with a merge or JSON ``patch`` (already checked) applied; an apply patch is
+    field ownership's (``ark.machinery.managedfields``)."""
     if kind_of_patch == MERGE:
         return apply_merge(original, patch)
-    if kind_of_patch == JSON:
-        return apply_json_patch(original, patch)
-    return apply_configuration(original, patch)
+    return apply_json_patch(original, patch)
 
 
 def apply_merge(original: dict, patch: dict) -> dict:
@@ -59,20 +59,3 @@ def apply_json_patch(original: dict, patch: list) -> dict:
             IndexError) as err:
         raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {err}",
                        {}) from None
-
-
-def apply_configuration(original: dict, applied: dict) -> dict:
-    """Minimal server-side apply: the applied configuration merged over the live object.
-
-    Maps merge recursively, lists and scalars replace. Field ownership, removal of fields a
-    manager stopped applying, and conflicts are not tracked yet (README: limits).
-    """
-    def merge(live: Any, desired: Any) -> Any:
-        if isinstance(live, dict) and isinstance(desired, dict):
-            out = dict(live)
-            for key, value in desired.items():
-                out[key] = merge(live.get(key), value)
-            return out
-        return copy.deepcopy(desired)
-
-    return merge(original, applied)
