@@ -27,7 +27,7 @@ from tests.kinds.test_samples_schema import (
     sample_ids,
 )
 
-SERVER_FIELDS = {"uid", "creationTimestamp", "generation", "resourceVersion"}
+SERVER_FIELDS = {"uid", "creationTimestamp", "generation", "resourceVersion", "managedFields"}
 
 
 def _prepare(sample: Sample, namespace: str) -> tuple[dict, Kind]:
@@ -61,6 +61,7 @@ def test_sample_is_created_as_kube_apiserver_would(ark, sample):
     meta = created["metadata"]
     assert {k: v for k, v in meta.items() if k not in SERVER_FIELDS} == document["metadata"]
     assert uuid.UUID(meta["uid"]) and meta["generation"] == 1
+    assert [(e["manager"], e["operation"]) for e in meta["managedFields"]] == [("kubectl-create", "Update")]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["creationTimestamp"])
     got = ark.http.get(f"{url}/{document['metadata']['name']}")
     assert got.json() == created
