@@ -65,6 +65,9 @@ class Metrics:
 
 @functools.cache
 def metrics() -> Metrics:
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:  # inherited by a process that outlived its server (a CLI run, say): files need a directory
+        os.makedirs(path, exist_ok=True)
     return Metrics()
 
 
@@ -79,7 +82,11 @@ def prepare_multiprocess_dir() -> str:
         return existing
     path = tempfile.mkdtemp(prefix="ark-metrics-")
     os.environ[MULTIPROC_ENV] = path
+    _created.append(path)
     return path
+
+
+_created: list[str] = []  # the directories this process made (and so may remove)
 
 
 def worker_exited(pid: int) -> None:
@@ -91,10 +98,9 @@ def worker_exited(pid: int) -> None:
 
 
 def remove_multiprocess_dir() -> None:
-    """gunicorn's on_exit hook: the directory goes with the server."""
-    path = os.environ.get(MULTIPROC_ENV)
-    if path and os.path.basename(path).startswith("ark-metrics-"):
-        shutil.rmtree(path, ignore_errors=True)
+    """gunicorn's on_exit hook: a directory this server made goes with it (an operator's stays)."""
+    while _created:
+        shutil.rmtree(_created.pop(), ignore_errors=True)
 
 
 def exposition(gauges: dict[str, tuple[str, dict[tuple[tuple[str, str], ...], float]]]) -> tuple[bytes, str]:

@@ -138,9 +138,14 @@ def test_gunicorn_conf_reads_settings_from_env(tmp_path, monkeypatch):
     monkeypatch.setenv("ARK_SECURE_PORT", "9444")
     monkeypatch.setenv("ARK_CERT_DIR", str(tmp_path / "certs"))
     monkeypatch.setenv("ARK_STORAGE_DRIVER", "postgresql")
+    # The config prepares the workers' metrics directory in this process: keep it to this test.
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_1.db").write_bytes(b"stale")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     monkeypatch.chdir(tmp_path)  # the config file must not depend on the working directory
 
     namespace = runpy.run_path(str(REPO / "config" / "gunicorn.conf.py"))
+    assert list((tmp_path / "metrics").iterdir()) == []  # an operator's metrics directory is wiped, not replaced
     assert namespace["bind"] == ["[::1]:9444"]
     assert namespace["workers"] == 3
     assert namespace["worker_class"] == "gevent"
