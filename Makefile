@@ -11,6 +11,7 @@ BUILD_DIR := build/binary
 # pythonX.Y of the venv: the binary bundles compiled wheels for exactly that interpreter.
 PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
 ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEV_FLAGS := --storage-driver sqlite --sqlite-path data/ark.db --bind-address 127.0.0.1 --secure-port 8443 \
 	--cert-dir data/certs --kubeconfig-out data/kubeconfig
 
@@ -27,7 +28,7 @@ APP_VERSION := $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*$$/\1/p' $(CHART)/Ch
 IMAGE ?= ark-apiserver:$(APP_VERSION)
 DOCKER ?= docker
 
-.PHONY: help venv dev test soak migrate generate lint bench build-binary clean install uninstall build
+.PHONY: help venv dev test soak migrate generate lint bench wrk build-binary clean install uninstall build
 
 help: ## list the targets
 	@echo "Targets:"
@@ -63,9 +64,12 @@ generate: venv ## rewrite the committed OpenAPI snapshot under docs/openapi/
 soak: venv ## the load-style tests (marked soak) at full size: thousands of watches, long storms
 	ARK_SOAK=1 $(PYTHON) -m pytest -q -m soak tests
 
-bench: venv ## API throughput and watch latency vs a raw database baseline (ARGS="--driver postgresql")
-	$(PYTHON) bench/bench_api.py $(ARGS)
+bench: venv wrk ## the benchmark vs same-stack baselines, SQLite then PostgreSQL (ARGS="--quick --driver sqlite --scenarios create,get"); then field ownership's cost per write
+	$(PYTHON) -m bench $(ARGS)
 	$(PYTHON) -m bench.bench_fieldsets
+
+wrk: ## install wrk, the benchmark's load generator (Debian package), if it is missing
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
 lint: venv ## ruff (rules in ruff.toml), mypy (settings in pyproject.toml) on ark/, helm lint the chart
 	$(PYTHON) -m ruff check ark tests bench scripts wsgi.py alembic

@@ -48,6 +48,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated (default: all)")
     parser.add_argument("--rounds", type=int, help="rounds per scenario (default: the profile's, 3)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where results go (default {RESULTS})")
+    parser.add_argument("--workdir", type=Path, help="keep the servers' logs and SQLite files here (default: a "
+                        "temporary directory, removed at the end)")
     args = parser.parse_args(argv)
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
@@ -92,6 +94,13 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     selected = set(args.scenarios.split(","))
     drivers = args.driver or list(report.DRIVERS)
+    if "postgresql" in drivers:
+        try:
+            psycopg2.connect(dbname="postgres", connect_timeout=3, **POSTGRES).close()
+        except psycopg2.OperationalError as err:
+            print(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({' '.join(str(err).split())}): start it, "
+                  "or pass --driver sqlite", file=sys.stderr)
+            return 2
     started, clock = datetime.now(UTC), time.monotonic()
     header = {"schema": 1, "started": started.isoformat(timespec="seconds"), "profile": profile.name,
               "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "ark")),
@@ -103,8 +112,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="ark-bench-") as scratch:
         for driver in drivers:
             print(f"==> {driver}: {', '.join(header['scenarios'])} ({profile.name})", flush=True)
-            workdir = Path(scratch) / driver
-            workdir.mkdir()
+            workdir = (args.workdir or Path(scratch)) / driver
+            workdir.mkdir(parents=True)
             results[driver] = DriverRun(driver, profile, selected, workdir).run()
     header["duration_seconds"] = round(time.monotonic() - clock, 1)
     header["load_at_end"] = procfs.load_average()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import loadgen, measure, objects, procfs, seed
 from bench.baselines import rawloops
-from bench.baselines.config import POSTGRES_FLAVOUR, SQLITE_FLAVOURS
+from bench.baselines.config import POSTGRES_FLAVOUR, SQLITE_FLAVOURS, postgres_connect
 from bench.fanout import FanoutProcess
 from bench.https import Connection, Stream
 from bench.loadgen import Load
@@ -39,6 +39,35 @@ SEED_PREFIX = "obj"
 WATCH_PATH = "?watch=true&resourceVersion={rv}&timeoutSeconds=1800"
 MIB = 1024 * 1024
 FANOUT_TIMEOUT = 30.0  # seconds a fan-out round waits for its last delivery
+
+
+HANDSHAKE_ABANDONED = "ssl.SSLEOFError"  # a client closed its socket during the TLS handshake
+
+
+def server_errors(workdir: Path) -> list[str]:
+    """What the servers' logs say went wrong: tracebacks, by exception, and ERROR lines.
+
+    wrk leaves one connection in the middle of its TLS handshake when a run ends, which
+    gevent logs as an SSLEOFError traceback; those are counted apart, as harmless."""
+    notes = []
+    for log in sorted(workdir.glob("*/server.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        exceptions: dict[str, int] = {}
+        for index, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                raised = next((later for later in lines[index + 1:] if not later.startswith(" ")), "?")
+                exceptions[raised[:200]] = exceptions.get(raised[:200], 0) + 1
+        abandoned = sum(n for raised, n in exceptions.items() if raised.startswith(HANDSHAKE_ABANDONED))
+        errors = {raised: n for raised, n in exceptions.items() if not raised.startswith(HANDSHAKE_ABANDONED)}
+        logged = [line for line in lines if " ERROR " in line or "[ERROR]" in line]
+        where = f"{log.parent.name}/server.log"
+        if errors or logged:
+            listed = "; ".join(f"{n}× {raised}" for raised, n in errors.items())
+            notes.append(f"{where}: server error(s): {listed or ''} {len(logged)} ERROR line(s)"
+                         + (f", first: {logged[0][:200]}" if logged else ""))
+        if abandoned:
+            notes.append(f"{where}: {abandoned} TLS handshake(s) abandoned by clients (wrk ends each run so)")
+    return notes
 
 
 class DriverRun:
@@ -84,6 +113,7 @@ class DriverRun:
             if self.wants("pages", "scaling"):
                 self._timed("large store", lambda: self._phase_large_store(cleanup))
         self.results.notes.append("phases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in self.phases.items()))
+        self.results.notes.extend(server_errors(self.workdir))
         return self.results
 
     def _timed(self, phase: str, action) -> None:
@@ -156,15 +186,19 @@ class DriverRun:
 
     def _record_load(self, scenario: str, key: str, label: str, round_number: int, load: Load,
                      baseline: bool = False) -> None:
+        """A wrk run's rate; for the main figure of a scenario (and its baselines) also the
+        server's CPU time per request (its own processes only, not PostgreSQL's), which a busy
+        machine disturbs far less than rates."""
         summary = load.summary()
         self.results.figure(scenario, key, label, "1/s", baseline).add(round_number, load.rate, **summary)
-        if not baseline and key == "rate":
+        if key == "rate":
             for percentile in ("50", "99"):
                 self.results.figure(scenario, f"p{percentile}_ms", f"{label}: latency p{percentile}", "ms").add(
                     round_number, load.latency_ms[percentile])
-            if load.ok:
-                self.results.figure(scenario, "server_cpu_ms", f"{label}: server CPU per request", "ms").add(
-                    round_number, summary["server_cpu_ms_per_ok"])
+        if load.ok and (key == "rate" or baseline):
+            cpu_key = "server_cpu_ms" if key == "rate" else f"{key}_cpu_ms"
+            self.results.figure(scenario, cpu_key, f"{label}: server CPU per request", "ms", baseline).add(
+                round_number, summary["server_cpu_ms_per_ok"])
 
     def _create_args(self, prefix: str, path: str) -> dict:
         return {"path": path, "body": self.bodies["create"], "prefix": prefix}
@@ -418,6 +452,7 @@ class DriverRun:
         """List the listed namespace (now ``size`` objects) on the server and the raw baseline:
         one page, and pages (only the first ones of the large store)."""
         assert self.ark is not None and self.baseline is not None
+        self._analyze()
         ark, raw = self.ark.endpoint().connect(timeout=600), self.baseline.endpoint().connect(timeout=600)
         path, raw_path = objects.collection(objects.LIST_NS), f"/list/{objects.LIST_NS}"
         page = self.profile.page_size
@@ -452,6 +487,16 @@ class DriverRun:
                                       baseline=key.startswith("raw"))
         ark.close()
         raw.close()
+
+    def _analyze(self) -> None:
+        """PostgreSQL: fresh planner statistics before lists (the creates of the write rounds
+        changed the tables a lot), so that a plan does not hang on when autovacuum came by."""
+        if self.postgres:
+            assert self.database is not None
+            connection = postgres_connect(self.database.settings)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+            connection.close()
 
     def _record_walk(self, scenario: str, key: str, label: str, r: int, walk: measure.Walk, expect: int | None,
                      total: bool = False, baseline: bool = False) -> None:
@@ -504,6 +549,7 @@ class DriverRun:
     def _growth_rounds(self) -> None:
         assert self.ark is not None and self.small_store is not None
         names = self._get_names()
+        self._analyze()
         create_path, get_path = objects.collection(objects.CREATE_NS), objects.collection(objects.LIST_NS)
         for r in self.rounds():
             for server, size in ((self.ark, "large"), (self.small_store, "small")):
