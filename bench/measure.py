@@ -19,6 +19,7 @@ from bench.https import Connection, Stream
 CONTINUE = re.compile(rb'"continue":"([^"]*)"')
 HEAD_BYTES = 4096  # list metadata (with the continue token) comes before the items
 EVENT_TIMEOUT = 10.0
+WALK_PAGE_LIMIT = 1000  # more pages than any walk of the benchmark needs: a server looping on tokens fails
 
 
 class MeasureError(Exception):
@@ -65,6 +66,8 @@ def walk(connection: Connection, path: str, page_size: int | None, accept: str =
         token = found.group(1).decode() if found else ""
         if not token or (max_pages is not None and len(times) >= max_pages):
             break
+        if len(times) >= WALK_PAGE_LIMIT:
+            raise MeasureError(f"GET {path}: still a continue token after {WALK_PAGE_LIMIT} pages")
     total = time.perf_counter() - started
     return Walk(times, total, sum(items_in(body) for body in bodies))
 

@@ -4,8 +4,9 @@ Phases, in order (a phase runs only if one of its scenarios was asked for):
 
 1. **Small store** (the small size seeded into ``bench-list``): fan-out and idle watches first,
    so that the memory returned after the watches close is compared with a worker fresh from
-   boot; then writes (create, update, merge patch, apply, and creates on a 1-worker server),
-   gets, watch latency, and lists of the small store.
+   boot; then writes (create, update, merge patch, apply), gets, watch latency, and lists of
+   the small store. A 1-worker server on the same database (the scaling figures, and the
+   other replica of the PostgreSQL watch latency) runs only while it is measured.
 2. **List size**: the namespace grown to the list size; the list scenarios.
 3. **Memory size**: grown again; a Table of all of it, and the worker's RSS after.
 4. **Large store**: grown to the large size; pages, and creates and gets beside a server on a
@@ -20,7 +21,9 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from contextlib import ExitStack
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench import loadgen, measure, objects, procfs, seed
@@ -39,6 +42,8 @@ SEED_PREFIX = "obj"
 WATCH_PATH = "?watch=true&resourceVersion={rv}&timeoutSeconds=1800"
 MIB = 1024 * 1024
 FANOUT_TIMEOUT = 30.0  # seconds a fan-out round waits for its last delivery
+WARM_UP = 30  # requests of each kind a fresh server gets before it is measured
+WRK_SATURATED = 0.8  # share of its threads' time above which wrk itself may limit a run
 
 
 HANDSHAKE_ABANDONED = "ssl.SSLEOFError"  # a client closed its socket during the TLS handshake
@@ -87,6 +92,8 @@ class DriverRun:
         self.seeded = 0
         self.boot_rss = 0
         self.phases: dict[str, float] = {}
+        self.wrk_busiest = (0.0, "")  # the largest share of its threads' time wrk used in a run, and which run
+        self.wrk_fastest = 0.0  # the highest rate wrk drove in this run (a baseline's, usually)
 
     def wants(self, *scenarios: str) -> bool:
         return bool(self.selected.intersection(scenarios))
@@ -113,6 +120,12 @@ class DriverRun:
             if self.wants("pages", "scaling"):
                 self._timed("large store", lambda: self._phase_large_store(cleanup))
         self.results.notes.append("phases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in self.phases.items()))
+        if self.wrk_busiest[1]:
+            threads = self.profile.load.threads
+            self.results.notes.append(
+                f"load generator: wrk drove up to {self.wrk_fastest:,.0f} requests/s in this run; its busiest run "
+                f"({self.wrk_busiest[1]}) kept its {threads} thread(s) {self.wrk_busiest[0]:.0%} busy"
+                + (" — near saturation: that run may be limited by wrk" if self.wrk_busiest[0] > WRK_SATURATED else ""))
         self.results.notes.extend(server_errors(self.workdir))
         return self.results
 
@@ -128,7 +141,9 @@ class DriverRun:
 
     def _start_ark(self) -> Running:
         assert self.database is not None
-        return start_ark("ark", self.database, self.workdir / "ark", workers=2)
+        server = start_ark("ark", self.database, self.workdir / "ark", workers=2)
+        self._warm(server)
+        return server
 
     def _grow(self, size: int) -> None:
         """Stop the server, seed the listed namespace up to ``size`` objects, start it again."""
@@ -165,8 +180,6 @@ class DriverRun:
         self._grow(self.profile.small)
         self.boot_rss = sum(self.ark.rss().values())
         self.baseline = start_baseline(self.database, self.workdir / "baseline", template_file, workers=2)
-        if self.wants("scaling") or (self.wants("watch") and self.postgres):
-            self.one_worker = start_ark("ark-1-worker", self.database, self.workdir / "ark-1-worker", workers=1)
         if self.wants("fanout", "idle"):
             self._fanout()
         if self.wants("create", "update", "merge", "apply", "scaling"):
@@ -177,12 +190,43 @@ class DriverRun:
             self._watch_latency()
         if self.wants("list", "pages"):
             self._list_rounds(self.profile.small)
-        if self.one_worker is not None:
+
+    @contextmanager
+    def _one_worker(self) -> Iterator[Running]:
+        """A second server, 1 worker, on the same database, up only while it is measured: a
+        replica's change feed reads every write, and would slow the main server down."""
+        assert self.database is not None
+        self.one_worker = start_ark("ark-1-worker", self.database, self.workdir / "ark-1-worker", workers=1)
+        try:
+            self._warm(self.one_worker)
+            yield self.one_worker
+        finally:
             self.one_worker.stop()
             self.one_worker = None
 
+    def _warm(self, server: Running) -> None:
+        """A few requests of each kind on a fresh server (caches, pooled connections, TLS
+        sessions), so that its first measured round does not pay for its start."""
+        connection = server.endpoint().connect()
+        for i in range(WARM_UP):
+            statuses = (
+                connection.request("GET", f"{objects.collection(objects.LIST_NS)}/"
+                                   f"{seed.object_name(SEED_PREFIX, i % max(self.seeded, 1))}")[0],
+                connection.request("POST", objects.collection(objects.CREATE_NS),
+                                   objects.dumps(objects.query(f"warm-{server.name}-{uuid.uuid4().hex[:8]}")),
+                                   {"Content-Type": "application/json"})[0],
+                connection.request("GET", f"{objects.collection(objects.LIST_NS)}?limit=10")[0])
+            if statuses[1:] != (201, 200) or (self.seeded and statuses[0] != 200):
+                raise measure.MeasureError(f"warming {server.name} up: answers {statuses}")
+        connection.close()
+
     def _wrk(self, server: Running, script: str, args: dict, expect: int) -> Load:
-        return loadgen.run(server.url, script, args, self.profile.load, expect, server.pids())
+        load = loadgen.run(server.url, script, args, self.profile.load, expect, server.pids())
+        busiest = load.client_cpu / load.seconds / self.profile.load.threads if load.seconds else 0.0
+        if busiest > self.wrk_busiest[0]:
+            self.wrk_busiest = (busiest, f"{script} on {server.name} at {load.rate:.0f}/s")
+        self.wrk_fastest = max(self.wrk_fastest, load.rate)
+        return load
 
     def _record_load(self, scenario: str, key: str, label: str, round_number: int, load: Load,
                      baseline: bool = False) -> None:
@@ -210,9 +254,9 @@ class DriverRun:
             load = self._wrk(self.ark, "create", self._create_args(f"c{r}", create_path), 201)
             self._record_load("create", "rate", "creates/s", r, load)
             if self.wants("scaling"):
-                assert self.one_worker is not None
                 self._record_load("scaling", "create_2w", "creates/s, 2 workers", r, load)
-                one = self._wrk(self.one_worker, "create", self._create_args(f"c{r}-one", create_path), 201)
+                with self._one_worker() as one_worker:
+                    one = self._wrk(one_worker, "create", self._create_args(f"c{r}-one", create_path), 201)
                 self._record_load("scaling", "create_1w", "creates/s, 1 worker", r, one)
             if self.wants("create"):
                 self._create_baselines(r)
@@ -279,9 +323,9 @@ class DriverRun:
             load = self._wrk(self.ark, "get", {"path": path, "data": names}, 200)
             self._record_load("get", "rate", "gets/s", r, load)
             if self.wants("scaling"):
-                assert self.one_worker is not None
                 self._record_load("scaling", "get_2w", "gets/s, 2 workers", r, load)
-                one = self._wrk(self.one_worker, "get", {"path": path, "data": names}, 200)
+                with self._one_worker() as one_worker:
+                    one = self._wrk(one_worker, "get", {"path": path, "data": names}, 200)
                 self._record_load("scaling", "get_1w", "gets/s, 1 worker", r, one)
             trivial = self._wrk(self.baseline, "get", {"path": "/trivial", "data": names}, 200)
             self._record_load("get", "trivial", "trivial JSON endpoint", r, trivial, baseline=True)
@@ -311,6 +355,13 @@ class DriverRun:
             r, measure.percentile(samples, 99))
 
     def _watch_latency(self) -> None:
+        if not self.postgres:  # no replicas on SQLite: several servers on one file are the other-worker case
+            self._watch_rounds(None)
+            return
+        with self._one_worker() as replica:
+            self._watch_rounds(replica)
+
+    def _watch_rounds(self, replica_server: Running | None) -> None:
         assert self.ark is not None and self.baseline is not None and self.database is not None
         count = self.profile.watch_samples
         watch_path = objects.collection(objects.WATCH_NS) + WATCH_PATH
@@ -326,10 +377,9 @@ class DriverRun:
                 writer.close()
                 self._record_latency(key, label, r, samples)
             stream.close()
-            if self.postgres:
-                assert self.one_worker is not None
-                replica = self.one_worker.endpoint()
-                stream = Stream(replica, watch_path.format(rv=self._list_rv(self.one_worker, objects.WATCH_NS)))
+            if replica_server is not None:
+                replica = replica_server.endpoint()
+                stream = Stream(replica, watch_path.format(rv=self._list_rv(replica_server, objects.WATCH_NS)))
                 writer = ark.connect()
                 samples = measure.event_latencies(stream, self._ark_writer(writer),
                                                   [f"w{r}-replica-{i}" for i in range(count)], 201)
@@ -543,6 +593,7 @@ class DriverRun:
             seed.seed(small_db.settings, self.template, RESOURCE, objects.LIST_NS, SEED_PREFIX,
                       range(self.profile.small))
             self.small_store = start_ark("ark-small-store", small_db, self.workdir / "ark-small-store", workers=2)
+            self._warm(self.small_store)
             self._growth_rounds()
             self.small_store.stop()  # before its database is dropped
 
