@@ -102,16 +102,17 @@ def main(argv: list[str]) -> int:
                   "or pass --driver sqlite", file=sys.stderr)
             return 2
     started, clock = datetime.now(UTC), time.monotonic()
-    header = {"schema": 1, "started": started.isoformat(timespec="seconds"), "profile": profile.name,
+    scenarios = sorted(selected, key=list(SCENARIOS).index)
+    header: dict[str, Any] = {"schema": 1, "started": started.isoformat(timespec="seconds"), "profile": profile.name,
               "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "ark")),
-              "machine": machine_info(), "scenarios": sorted(selected, key=list(SCENARIOS).index),
+              "machine": machine_info(), "scenarios": scenarios,
               "settings": {"workers": 2, "load": f"wrk, {profile.load.connections} connections, "
                            f"{profile.load.threads} threads, {profile.load.seconds} s per run",
                            "profile": profile.__dict__ | {"load": profile.load.__dict__}}}
     results: dict[str, DriverResults] = {}
     with tempfile.TemporaryDirectory(prefix="ark-bench-") as scratch:
         for driver in drivers:
-            print(f"==> {driver}: {', '.join(header['scenarios'])} ({profile.name})", flush=True)
+            print(f"==> {driver}: {', '.join(scenarios)} ({profile.name})", flush=True)
             workdir = (args.workdir or Path(scratch)) / driver
             workdir.mkdir(parents=True)
             results[driver] = DriverRun(driver, profile, selected, workdir).run()

@@ -12,6 +12,7 @@ import json
 import resource
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class Shape:
 
 
 def run(base_url: str, script: str, args: dict[str, str | Path], shape: Shape, expect: int,
-        server_pids: list[int] = ()) -> Load:
+        server_pids: Sequence[int] = ()) -> Load:
     """Run ``bench/lua/<script>.lua`` against ``base_url`` and parse its results."""
     argv = [wrk_binary(), "-t", str(shape.threads), "-c", str(shape.connections), "-d", f"{shape.seconds}s",
             "--timeout", f"{shape.timeout_s}s", "-s", str(LUA / f"{script}.lua"), base_url, "--",

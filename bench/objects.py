@@ -13,7 +13,8 @@ GROUP_VERSION = "ark.mckinsey.com/v1alpha1"
 KIND = "Query"
 PLURAL = "queries"
 LABELS = {"app": "bench"}
-SPEC = {"input": "what is the weather in Paris?", "target": {"type": "agent", "name": "weather"}}
+QUESTION = "what is the weather in Paris?"
+SPEC = {"input": QUESTION, "target": {"type": "agent", "name": "weather"}}
 
 # Namespaces, one per use, so that a list or a watch sees only its own objects.
 TEMPLATE_NS = "bench-template"
@@ -35,7 +36,7 @@ def collection(namespace: str) -> str:
     return f"/apis/{GROUP_VERSION}/namespaces/{namespace}/{PLURAL}"
 
 
-def query(name: str, input_text: str = SPEC["input"]) -> dict:
+def query(name: str, input_text: str = QUESTION) -> dict:
     """A Query as a client sends it to create (or replace) it."""
     return {"apiVersion": GROUP_VERSION, "kind": KIND, "metadata": {"name": name, "labels": dict(LABELS)},
             "spec": {**SPEC, "input": input_text}}

@@ -15,7 +15,8 @@ from bench.results import DriverResults, Figure
 
 REQUEST_CURVES = (("create", "rate", "create"), ("update", "rate", "update"), ("merge", "rate", "merge patch"),
                   ("apply", "rate", "apply"), ("get", "rate", "get"), ("get", "trivial", "trivial endpoint"),
-                  ("create", "minimal_full", "minimal create FULL"), ("create", "minimal_normal", "minimal create NORMAL"),
+                  ("create", "minimal_full", "minimal create FULL"),
+                  ("create", "minimal_normal", "minimal create NORMAL"),
                   ("create", "minimal_postgresql", "minimal create"))
 WATCH_CURVES = (("same_worker", "same worker"), ("other_worker", "other worker"), ("other_replica", "other replica"),
                 ("minimal_stream", "minimal stream"), ("notify_listen", "raw NOTIFY→LISTEN"))
@@ -96,7 +97,7 @@ def rates(results: dict[str, DriverResults], directory: Path) -> str | None:
             positions = [i + offset * width for i in range(len(names))]
             axis.bar(positions, medians, width, yerr=[low, high], capsize=3, label=DRIVER_NAMES[driver])
             axis.set_xticks([i + width * (len(drivers) - 1) / 2 for i in range(len(names))], names)
-        axis.set(title=f"{operation}: workers and store size (median, min–max)", ylabel=operation)
+        axis.set(title=f"{operation}: workers and store size (median, min-max)", ylabel=operation)
         axis.grid(True, axis="y", alpha=0.3)
         axis.legend(fontsize=8)
     return _save(fig, directory, "rates-workers-store.png")

@@ -2,8 +2,8 @@
 
 Each row of the table is one figure of the server beside its baseline (the ratio is the
 median of the rounds' ratios) and the targets it must meet. Thresholds are the issue's;
-"flat" is read as "within a factor 1.25" (page cost at the large store at most 1.25 × the
-small store's; rates at the large store at least 0.8 × the small store's).
+"flat" is read as "within a factor 1.25" (page cost at the large store at most 1.25 x the
+small store's; rates at the large store at least 0.8 x the small store's).
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class Row:
 
 
 def both(key: Key) -> dict[str, Key]:
-    return {driver: key for driver in DRIVERS}
+    return dict.fromkeys(DRIVERS, key)
 
 
 def rows(profile: Profile) -> list[Row]:
@@ -75,9 +75,9 @@ def rows(profile: Profile) -> list[Row]:
     return [
         Row("creates/s (16 clients)", ("create", "rate"),
             {"sqlite": ("create", "minimal_full"), "postgresql": ("create", "minimal_postgresql")},
-            (Target("SQLite ≥ 0.6× minimal create (synchronous=FULL)", ">=", 0.6, ratio=True, drivers=sqlite),
+            (Target("SQLite ≥ 0.6x minimal create (synchronous=FULL)", ">=", 0.6, ratio=True, drivers=sqlite),
              Target("SQLite ≥ 800/s", ">=", 800, drivers=sqlite),
-             Target("PostgreSQL ≥ 700/s (≥ 4× kine's 165/s)", ">=", 700, drivers=postgres))),
+             Target("PostgreSQL ≥ 700/s (≥ 4x kine's 165/s)", ">=", 700, drivers=postgres))),
         Row("creates/s vs minimal create, synchronous=NORMAL", ("create", "rate"),
             {"sqlite": ("create", "minimal_normal")}),
         Row("creates/s vs raw commit loop", ("create", "rate"),
@@ -86,14 +86,14 @@ def rows(profile: Profile) -> list[Row]:
         Row("server CPU per create (ms; not PostgreSQL's)", ("create", "server_cpu_ms"),
             {"sqlite": ("create", "minimal_full_cpu_ms"), "postgresql": ("create", "minimal_postgresql_cpu_ms")}),
         Row("gets/s", ("get", "rate"), both(("get", "trivial")),
-            (Target("≥ 0.6× trivial endpoint", ">=", 0.6, ratio=True),)),
+            (Target("≥ 0.6x trivial endpoint", ">=", 0.6, ratio=True),)),
         Row("get latency p99 (ms)", ("get", "p99_ms"), targets=(Target("p99 ≤ 20 ms", "<=", 20),)),
         Row("server CPU per get (ms; not PostgreSQL's)", ("get", "server_cpu_ms"), both(("get", "trivial_cpu_ms"))),
         Row("updates/s (PUT with resourceVersion)", ("update", "rate"), creates,
-            (Target("≥ 0.8× create rate", ">=", 0.8, ratio=True),)),
-        Row("merge patches/s", ("merge", "rate"), creates, (Target("≥ 0.8× create rate", ">=", 0.8, ratio=True),)),
+            (Target("≥ 0.8x create rate", ">=", 0.8, ratio=True),)),
+        Row("merge patches/s", ("merge", "rate"), creates, (Target("≥ 0.8x create rate", ">=", 0.8, ratio=True),)),
         Row("server-side applies/s", ("apply", "rate"), creates,
-            (Target("≥ 0.8× create rate", ">=", 0.8, ratio=True),)),
+            (Target("≥ 0.8x create rate", ">=", 0.8, ratio=True),)),
         Row(f"list {listed:,}, JSON, one page (s)", ("list", "json_one_page_s"), both(("list", "raw_one_page_s")),
             (Target("≤ 0.15 s", "<=", 0.15),)),
         Row(f"list {listed:,}, JSON, pages of {profile.page_size} (s)", ("list", "json_pages_s"),
@@ -103,7 +103,7 @@ def rows(profile: Profile) -> list[Row]:
         *(Row(f"cost of a page of {profile.page_size} at {size:,} objects (ms)", ("pages", f"page_ms@{size}"),
               both(("pages", f"raw_page_ms@{size}"))) for size in (small, listed, large)),
         Row(f"page cost at {large:,} / at {small:,}", ("pages", f"page_ms@{large}"),
-            both(("pages", f"page_ms@{small}")), (Target(f"flat (≤ {FLAT}×)", "<=", FLAT, ratio=True),)),
+            both(("pages", f"page_ms@{small}")), (Target(f"flat (≤ {FLAT}x)", "<=", FLAT, ratio=True),)),
         Row("watch latency, same worker, p50 (ms)", ("watch", "same_worker_p50_ms"),
             both(("watch", "minimal_stream_p50_ms")), (Target("p50 ≤ 2 ms", "<=", 2),)),
         Row("watch latency, same worker, p99 (ms)", ("watch", "same_worker_p99_ms"),
@@ -121,19 +121,19 @@ def rows(profile: Profile) -> list[Row]:
         Row(f"{fan_large:,} watchers of one event, last delivered (ms)", ("fanout", "large_last_ms"),
             both(("fanout", "large_minimal_last_ms")), (Target("≤ 500 ms", "<=", 500),)),
         Row("idle watch memory (KiB each)", ("idle", "per_watch_kib"), both(("idle", "per_stream_kib")),
-            (Target("≤ 1.1× minimal stream", "<=", 1.1, ratio=True),)),
+            (Target("≤ 1.1x minimal stream", "<=", 1.1, ratio=True),)),
         Row(f"worker RSS after a Table of {memory:,} (MiB)", ("memory", "table_rss_mib"),
             targets=(Target("≤ 150 MiB", "<=", 150),)),
-        Row(f"workers' RSS after {fan_large:,} watches close, × boot", ("idle", "rss_after_close_ratio"),
-            targets=(Target("≤ 1.2× boot", "<=", 1.2),)),
+        Row(f"workers' RSS after {fan_large:,} watches close, x boot", ("idle", "rss_after_close_ratio"),
+            targets=(Target("≤ 1.2x boot", "<=", 1.2),)),
         Row("creates/s, 2 workers vs 1", ("scaling", "create_2w"), both(("scaling", "create_1w")),
-            (Target("≥ 1.6×", ">=", 1.6, ratio=True),)),
+            (Target("≥ 1.6x", ">=", 1.6, ratio=True),)),
         Row("gets/s, 2 workers vs 1", ("scaling", "get_2w"), both(("scaling", "get_1w")),
-            (Target("≥ 1.6×", ">=", 1.6, ratio=True),)),
+            (Target("≥ 1.6x", ">=", 1.6, ratio=True),)),
         Row(f"creates/s, {large:,} objects vs {small:,}", ("scaling", "create_large"),
-            both(("scaling", "create_small")), (Target(f"flat (≥ {1 / FLAT:.1f}×)", ">=", 1 / FLAT, ratio=True),)),
+            both(("scaling", "create_small")), (Target(f"flat (≥ {1 / FLAT:.1f}x)", ">=", 1 / FLAT, ratio=True),)),
         Row(f"gets/s, {large:,} objects vs {small:,}", ("scaling", "get_large"), both(("scaling", "get_small")),
-            (Target(f"flat (≥ {1 / FLAT:.1f}×)", ">=", 1 / FLAT, ratio=True),)),
+            (Target(f"flat (≥ {1 / FLAT:.1f}x)", ">=", 1 / FLAT, ratio=True),)),
     ]
 
 
@@ -183,7 +183,7 @@ def _number(value: float | None) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return "—" if value is None or math.isnan(value) else f"{value:.2f}×"
+    return "—" if value is None or math.isnan(value) else f"{value:.2f}x"
 
 
 def _spread(figure: Figure | None) -> str:
@@ -191,7 +191,7 @@ def _spread(figure: Figure | None) -> str:
         return "—"
     values = figure.values()
     text = _number(figure.median)
-    return text if len(values) < 2 else f"{text} ({_number(min(values))}–{_number(max(values))})"
+    return text if len(values) < 2 else f"{text} ({_number(min(values))}-{_number(max(values))})"
 
 
 def _mark(met: bool | None) -> str:
@@ -205,10 +205,10 @@ def to_markdown(all_results: dict[str, DriverResults], profile: Profile, header:
     machine = header["machine"]
     summary = (f"Commit `{header['commit']}`{' (with local changes in ark/)' if header['dirty'] else ''}, "
                f"profile **{profile.name}**, started {header['started']}, took {header['duration_seconds']:.0f} s. "
-               f"{machine['cpus']} × {machine['cpu']}, {machine['memory_gib']} GiB, {machine['kernel']}; "
+               f"{machine['cpus']} x {machine['cpu']}, {machine['memory_gib']} GiB, {machine['kernel']}; "
                f"load average at the start {machine['load_at_start']}, at the end {header['load_at_end']}.")
     method = (f"Load: {header['settings']['load']}. Each figure is the median of {profile.rounds} rounds "
-              "(min–max in brackets), each round interleaved with its baselines; a ratio is the median of the "
+              "(min-max in brackets), each round interleaved with its baselines; a ratio is the median of the "
               "rounds' ratios. Every round's values and load average are in `latest.json`.")
     columns = (f"| figure | {' | '.join(DRIVER_NAMES[d] for d in drivers)} | baseline ({names}) | "
                f"ratio ({names}) | target | met? ({names}) |")
@@ -236,10 +236,10 @@ def to_markdown(all_results: dict[str, DriverResults], profile: Profile, header:
                   "|---|---|---|---|---|---|---|"]
         for scenario, figures in results.scenarios.items():
             for figure in figures.values():
-                values = figure.values()
+                measured = figure.values()
                 lines.append(f"| {scenario} | {figure.label}{' (baseline)' if figure.baseline else ''} "
-                             f"({figure.unit}) | {_number(figure.median)} | {_number(min(values))} | "
-                             f"{_number(max(values))} | {', '.join(_number(v) for v in values)} | "
+                             f"({figure.unit}) | {_number(figure.median)} | {_number(min(measured))} | "
+                             f"{_number(max(measured))} | {', '.join(_number(v) for v in measured)} | "
                              f"{', '.join(str(e['load'][0]) for e in figure.rounds)} |")
         if results.notes:
             lines += ["", "Notes:", ""] + [f"- {note}" for note in results.notes]

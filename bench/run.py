@@ -70,7 +70,7 @@ def server_errors(workdir: Path) -> list[str]:
         logged = [line for line in lines if " ERROR " in line or "[ERROR]" in line]
         where = f"{log.parent.name}/server.log"
         if errors or logged:
-            listed = "; ".join(f"{n}× {raised}" for raised, n in errors.items())
+            listed = "; ".join(f"{n}x {raised}" for raised, n in errors.items())
             notes.append(f"{where}: server error(s): {listed or ''} {len(logged)} ERROR line(s)"
                          + (f", first: {logged[0][:200]}" if logged else ""))
         if abandoned:
@@ -369,10 +369,14 @@ class DriverRun:
         assert self.ark is not None and self.baseline is not None and self.database is not None
         count = self.profile.watch_samples
         watch_path = objects.collection(objects.WATCH_NS) + WATCH_PATH
+        main = self.ark
+        ark = main.endpoint()
+
+        def watch() -> Stream:
+            return Stream(ark, watch_path.format(rv=self._list_rv(main, objects.WATCH_NS)))
+
         for r in self.rounds():
-            ark = self.ark.endpoint()
-            stream, worker = self.ark.connect_to(
-                lambda ark=ark: Stream(ark, watch_path.format(rv=self._list_rv(self.ark, objects.WATCH_NS))))
+            stream, worker = main.connect_to(watch)
             for key, label, where in (("same_worker", "same worker", {"on": worker}),
                                       ("other_worker", "other worker", {"avoid": worker})):
                 writer, _ = self.ark.connect_to(ark.connect, **where)
@@ -497,7 +501,7 @@ class DriverRun:
         held = measure.wait_for_connections_closed(self.ark.port, at_most=0)
         rss = sum(self.ark.rss().values())
         self.results.figure("idle", "rss_after_close_ratio", "workers' RSS after the watches close / at boot",
-                            "×").add(1, rss / self.boot_rss, rss_mib=rss / MIB, boot_mib=self.boot_rss / MIB,
+                            "x").add(1, rss / self.boot_rss, rss_mib=rss / MIB, boot_mib=self.boot_rss / MIB,
                                      connections_still_held=held)
 
     # Lists --------------------------------------------------------------------------------

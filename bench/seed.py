@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 
 from ark.machinery import codec, meta, selectors
 from ark.settings import Settings
-from ark.storage.engine import create_engine_for, write_connection
+from ark.storage.dialects import create_engine_for, dialect_of
 from ark.storage.tables import changes, labels, objects, revision
 
 BATCH = 2000
@@ -67,7 +67,7 @@ def seed(settings: Settings, template: dict, resource: str, namespace: str, pref
     returns the revision after them. No server may be running on the database meanwhile."""
     engine = create_engine_for(settings)
     try:
-        with write_connection(engine) as conn, conn.begin():
+        with dialect_of(engine).write_connection(engine) as conn, conn.begin():
             current = conn.execute(select(revision.c.current).with_for_update()).scalar_one()
             batch: tuple[list, list, list] = ([], [], [])
             for object_row, label_rows, change_row in _rows(template, resource, namespace, prefix, indexes,

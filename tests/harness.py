@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import requests
@@ -25,7 +26,7 @@ from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import upgrade_engine
 
 REPO = Path(__file__).resolve().parents[1]
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+POSTGRES: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 READY_TIMEOUT = 30.0
 
 
@@ -61,9 +62,9 @@ def empty_database(driver: str, sqlite_path: Path, prefix: str = "ark_test",
     else:
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
         postgres_admin(f"CREATE DATABASE {name}")
-        flags = ["--storage-driver", "postgresql", "--postgres-host", POSTGRES["host"],
+        flags = ["--storage-driver", "postgresql", "--postgres-host", str(POSTGRES["host"]),
                  "--postgres-port", str(POSTGRES["port"]), "--postgres-db", name,
-                 "--postgres-user", POSTGRES["user"], "--postgres-sslmode", "disable", *postgres_flags]
+                 "--postgres-user", str(POSTGRES["user"]), "--postgres-sslmode", "disable", *postgres_flags]
     try:
         yield Database(driver, Settings.load(flags, env={}), flags, name)
     finally:

@@ -12,12 +12,17 @@ import gevent.queue
 import psycopg2
 
 from ark.settings import Settings
-from ark.storage.engine import SQLITE_BUSY_TIMEOUT_MS
+from ark.storage.dialects import SQLite
 
 RESOURCE = "queries.ark.mckinsey.com"  # the objects table's resource column for Queries
 SQLITE_FLAVOURS = {"sqlite-full": "FULL", "sqlite-normal": "NORMAL"}  # minimal create: synchronous=
 POSTGRES_FLAVOUR = "postgresql"
-MINIMAL_TABLE = "bench_minimal_create"
+# The minimal create's tables: "objects" in its own SQLite files, this one in the Ark server's PostgreSQL database.
+CREATE_MINIMAL_SQLITE = "CREATE TABLE objects (name TEXT PRIMARY KEY, body TEXT NOT NULL)"
+INSERT_MINIMAL_SQLITE = "INSERT INTO objects (name, body) VALUES (?, ?)"
+DROP_MINIMAL_POSTGRES = "DROP TABLE IF EXISTS bench_minimal_create"
+CREATE_MINIMAL_POSTGRES = "CREATE TABLE bench_minimal_create (name TEXT PRIMARY KEY, body TEXT NOT NULL)"
+INSERT_MINIMAL_POSTGRES = "INSERT INTO bench_minimal_create (name, body) VALUES (%s, %s)"
 
 
 def minimal_sqlite_path(scratch: Path, flavour: str) -> Path:
@@ -34,14 +39,14 @@ def postgres_connect(settings: Settings):
 
 
 def sqlite_connect(path: Path, synchronous: str, read_only: bool = False) -> sqlite3.Connection:
-    """A connection configured as the Ark server configures its own (ark.storage.engine)."""
+    """A connection configured as the Ark server configures its own (ark.storage.dialects)."""
     target = f"file:{path}?mode=ro" if read_only else f"file:{path}"
     connection = sqlite3.connect(target, uri=True, isolation_level=None, check_same_thread=False,
-                                 timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+                                 timeout=SQLite.BUSY_TIMEOUT_MS / 1000)
     if not read_only:
         connection.execute("PRAGMA journal_mode=WAL")
     connection.execute(f"PRAGMA synchronous={synchronous}")
-    connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    connection.execute(f"PRAGMA busy_timeout={SQLite.BUSY_TIMEOUT_MS}")
     return connection
 
 

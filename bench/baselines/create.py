@@ -10,7 +10,13 @@ import json
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from bench.baselines.config import MINIMAL_TABLE, POSTGRES_FLAVOUR, SQLITE_FLAVOURS, Baseline
+from bench.baselines.config import (
+    INSERT_MINIMAL_POSTGRES,
+    INSERT_MINIMAL_SQLITE,
+    POSTGRES_FLAVOUR,
+    SQLITE_FLAVOURS,
+    Baseline,
+)
 
 blueprint = Blueprint("minimal_create", __name__)
 
@@ -24,11 +30,11 @@ def create(flavour: str) -> Response:
     if flavour in SQLITE_FLAVOURS:
         connection = baseline.minimal_sqlite(flavour)
         connection.execute("BEGIN IMMEDIATE")
-        connection.execute("INSERT INTO objects (name, body) VALUES (?, ?)", (name, body))
+        connection.execute(INSERT_MINIMAL_SQLITE, (name, body))
         connection.execute("COMMIT")
     elif flavour == POSTGRES_FLAVOUR:
         with baseline.pool().connection() as connection, connection.cursor() as cursor:
-            cursor.execute(f"INSERT INTO {MINIMAL_TABLE} (name, body) VALUES (%s, %s)", (name, body))
+            cursor.execute(INSERT_MINIMAL_POSTGRES, (name, body))
     else:
         abort(404)
     return Response(body, status=201, mimetype="application/json")

@@ -9,7 +9,10 @@ from pathlib import Path
 from ark.settings import Settings
 from bench.baselines.config import postgres_connect, sqlite_connect
 
-TABLE = "bench_raw_commits"
+CREATE = "CREATE TABLE bench_raw_commits (name TEXT PRIMARY KEY, body TEXT NOT NULL)"
+DROP = "DROP TABLE IF EXISTS bench_raw_commits"
+INSERT_SQLITE = "INSERT INTO bench_raw_commits VALUES (?, ?)"
+INSERT_POSTGRES = "INSERT INTO bench_raw_commits VALUES (%s, %s)"
 
 
 def sqlite_commits(path: Path, synchronous: str, body: str, seconds: float, limit: int) -> float:
@@ -17,12 +20,12 @@ def sqlite_commits(path: Path, synchronous: str, body: str, seconds: float, limi
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
     connection = sqlite_connect(path, synchronous)
-    connection.execute(f"CREATE TABLE {TABLE} (name TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    connection.execute(CREATE)
     done, started = 0, time.perf_counter()
     deadline = started + seconds
     while done < limit and time.perf_counter() < deadline:
         connection.execute("BEGIN IMMEDIATE")
-        connection.execute(f"INSERT INTO {TABLE} VALUES (?, ?)", (f"raw-{done}", body))
+        connection.execute(INSERT_SQLITE, (f"raw-{done}", body))
         connection.execute("COMMIT")
         done += 1
     rate = done / (time.perf_counter() - started)
@@ -34,15 +37,15 @@ def postgres_commits(settings: Settings, body: str, seconds: float, limit: int) 
     """Commits/s of one INSERT each, autocommit, on one connection (a fresh table each call)."""
     connection = postgres_connect(settings)
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        cursor.execute(f"CREATE TABLE {TABLE} (name TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        cursor.execute(DROP)
+        cursor.execute(CREATE)
         done, started = 0, time.perf_counter()
         deadline = started + seconds
         while done < limit and time.perf_counter() < deadline:
-            cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (f"raw-{done}", body))
+            cursor.execute(INSERT_POSTGRES, (f"raw-{done}", body))
             done += 1
         rate = done / (time.perf_counter() - started)
-        cursor.execute(f"DROP TABLE {TABLE}")
+        cursor.execute(DROP)
     connection.close()
     return rate
 

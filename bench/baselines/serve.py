@@ -21,15 +21,15 @@ from ark.server import ArkApplication, gunicorn_options
 from ark.settings import Settings
 from bench.baselines import create, listing, stream, trivial
 from bench.baselines.config import (
-    MINIMAL_TABLE,
+    CREATE_MINIMAL_POSTGRES,
+    CREATE_MINIMAL_SQLITE,
+    DROP_MINIMAL_POSTGRES,
     SQLITE_FLAVOURS,
     Baseline,
     minimal_sqlite_path,
     postgres_connect,
     sqlite_connect,
 )
-
-CREATE_TABLE = "CREATE TABLE {table} (name TEXT PRIMARY KEY, body TEXT NOT NULL)"
 
 
 def create_app(baseline: Baseline) -> Flask:
@@ -49,13 +49,13 @@ def prepare_tables(settings: Settings, scratch: Path) -> None:
         for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             stale.unlink(missing_ok=True)
         connection = sqlite_connect(path, synchronous)
-        connection.execute(CREATE_TABLE.format(table="objects"))
+        connection.execute(CREATE_MINIMAL_SQLITE)
         connection.close()
     if settings.storage_driver == "postgresql":
         connection = postgres_connect(settings)
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {MINIMAL_TABLE}")
-            cursor.execute(CREATE_TABLE.format(table=MINIMAL_TABLE))
+            cursor.execute(DROP_MINIMAL_POSTGRES)
+            cursor.execute(CREATE_MINIMAL_POSTGRES)
         connection.close()
 
 

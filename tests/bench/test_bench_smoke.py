@@ -17,7 +17,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from ark.storage.engine import create_engine_for
+from ark.storage.dialects import create_engine_for
 from ark.storage.tables import changes, labels, objects, revision
 from bench import objects as bench_objects
 from bench import seed
