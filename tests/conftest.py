@@ -65,7 +65,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(driver))
 
 
-
 def shared_dir(*parts: str) -> Path:
     """A folder of ../shared; skip when absent (fail under CI, where it is always laid out)."""
     path = SHARED.joinpath(*parts)
