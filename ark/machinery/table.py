@@ -1,8 +1,10 @@
 """``meta.k8s.io`` Table and PartialObjectMetadata renderings (what ``kubectl get`` asks for)."""
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathParserError
@@ -19,12 +21,45 @@ NAME_DESCRIPTION = (
 )
 
 
+_MISSING = object()
+_KEY_PATH = re.compile(r"^(\.[A-Za-z0-9_-]+)+$")
+
+
 @cache
-def _compiled(json_path: str):
+def _getter(json_path: str) -> Callable[[dict[str, Any]], Any]:
+    """A column's value getter, made once per path: plain key lookups for the usual
+    ``.spec.type``-like paths (every Ark column), a JSONPath evaluation otherwise."""
+    if _KEY_PATH.match(json_path):
+        keys = json_path[1:].split(".")
+
+        def by_keys(obj: dict[str, Any]) -> Any:
+            value: Any = obj
+            for key in keys:
+                if not isinstance(value, dict) or key not in value:
+                    return _MISSING
+                value = value[key]
+            return _MISSING if value is None else value
+
+        return by_keys
     try:
-        return parse_jsonpath("$" + json_path)
+        compiled = parse_jsonpath("$" + json_path)
     except (JsonPathParserError, ValueError, TypeError):  # a bad column path prints <none>, as kubectl does
+        return lambda obj: _MISSING
+
+    def by_jsonpath(obj: dict[str, Any]) -> Any:
+        found = compiled.find(obj)
+        return found[0].value if found and found[0].value is not None else _MISSING
+
+    return by_jsonpath
+
+
+@lru_cache(maxsize=8192)
+def _timestamp(text: str) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
         return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
 
 
 def column_definitions(kind: Kind) -> list[dict[str, Any]]:
@@ -76,15 +111,12 @@ def human_duration(seconds: float) -> str:
 
 
 def _cell(column: PrinterColumn, obj: dict[str, Any], now: datetime) -> Any:
-    compiled = _compiled(column.json_path)
-    found = compiled.find(obj) if compiled is not None else []
-    if not found:
+    value = _getter(column.json_path)(obj)
+    if value is _MISSING:
         return None
-    value = found[0].value
     if column.type == "date":
-        try:
-            stamp = datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        except ValueError:
+        stamp = _timestamp(str(value))
+        if stamp is None:
             return "<unknown>"
         return human_duration((now - stamp).total_seconds())
     if column.type == "integer":

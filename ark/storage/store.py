@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, update
+from sqlalchemy import and_, delete, exists, false, func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -361,7 +361,14 @@ def _key_conditions(table, query: ListQuery) -> Iterable:
         column = table.c.name if requirement.field == "metadata.name" else table.c.namespace
         yield column == requirement.value if requirement.equal else column != requirement.value
     if query.after is not None:
-        yield tuple_(table.c.namespace, table.c.name) > tuple_(*query.after)
+        after_namespace, after_name = query.after
+        if query.namespace is not None:  # one namespace: a range of names, which stays an index range scan
+            if after_namespace == query.namespace:
+                yield table.c.name > after_name
+            elif after_namespace > query.namespace:
+                yield false()  # a token past this namespace: nothing is after it
+        else:
+            yield tuple_(table.c.namespace, table.c.name) > tuple_(after_namespace, after_name)
 
 
 def _label_condition(requirement: selectors.Requirement, resource: str):
