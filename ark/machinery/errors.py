@@ -133,6 +133,12 @@ def request_entity_too_large(limit: int) -> ApiError:
     return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
 
 
+def object_too_large(size: int, limit: int) -> ApiError:
+    """An object too large to store: etcd's "request is too large", said as a 413 about the object."""
+    return ApiError(413, "RequestEntityTooLarge",
+                    f"Request entity too large: the object would take {size} bytes once stored, limit is {limit}")
+
+
 def internal(message: str) -> ApiError:
     return ApiError(500, "InternalError", f"Internal error occurred: {message}")
 

@@ -2,7 +2,10 @@
 ``ark.storage.store``) or, for single objects such as watch events, by ``matches``.
 
 Grammar and semantics follow apimachinery ``pkg/labels/selector.go`` and
-``pkg/fields/selector.go``.
+``pkg/fields/selector.go``. Each label requirement is one subquery and each value a bound
+parameter, so a selector is bounded (kube-apiserver has no bound; we document ours): at most
+:data:`MAX_LABEL_REQUIREMENTS` requirements holding at most :data:`MAX_LABEL_VALUES` values in
+all, and at most :data:`MAX_FIELD_REQUIREMENTS` field requirements; more is 400 BadRequest.
 """
 from __future__ import annotations
 
@@ -11,6 +14,10 @@ from dataclasses import dataclass
 
 from ark.machinery.errors import bad_request
 from ark.machinery.names import label_key_error, label_value_error
+
+MAX_LABEL_REQUIREMENTS = 100
+MAX_LABEL_VALUES = 10_000
+MAX_FIELD_REQUIREMENTS = 100
 
 EQUALS, NOT_EQUALS, IN, NOT_IN, EXISTS, DOES_NOT_EXIST, GREATER, LESS = (
     "=", "!=", "in", "notin", "exists", "!", "gt", "lt",
@@ -84,7 +91,11 @@ def parse_label_selector(text: str | None) -> tuple[Requirement, ...]:
         i += 1
         return tokens[i - 1]
 
+    values_seen = 0
     while i < len(tokens):
+        if len(requirements) == MAX_LABEL_REQUIREMENTS:
+            raise bad_request(f"the label selector has more than {MAX_LABEL_REQUIREMENTS} requirements: at most "
+                              f"{MAX_LABEL_REQUIREMENTS} comma-separated requirements are allowed")
         token = take()
         if token == "!":  # noqa: S105 - a selector token, not a secret
             key = take()
@@ -124,12 +135,16 @@ def parse_label_selector(text: str | None) -> tuple[Requirement, ...]:
                         _check_value(value, fail)
                         values.append(value)
                         value = take()
+                    if values_seen + len(values) > MAX_LABEL_VALUES:
+                        raise bad_request(f"the label selector has more than {MAX_LABEL_VALUES} values: at most "
+                                          f"{MAX_LABEL_VALUES} values are allowed in all its 'in' and 'notin' sets")
                     if value == ")":
                         break
                     if value != ",":
                         raise fail(f"found {value!r}, expected: ',' or ')'")
                 if not values:
                     raise fail("for 'in', 'notin' operators, values set can't be empty")
+                values_seen += len(values)
                 requirements.append(Requirement(key, IN if nxt == "in" else NOT_IN, tuple(values)))
             else:
                 raise fail(f"found {nxt!r}, expected: in, notin, =, ==, !=, gt, lt")
@@ -203,8 +218,12 @@ def parse_field_selector(text: str | None) -> tuple[FieldRequirement, ...]:
     """Parse ``fieldSelector``: only metadata.name and metadata.namespace, as for CRDs."""
     if not text or not text.strip():
         return ()
+    terms = _split_unescaped(text, ",")
+    if len(terms) > MAX_FIELD_REQUIREMENTS:
+        raise bad_request(f"the field selector has more than {MAX_FIELD_REQUIREMENTS} requirements: at most "
+                          f"{MAX_FIELD_REQUIREMENTS} comma-separated requirements are allowed")
     out = []
-    for term in _split_unescaped(text, ","):
+    for term in terms:
         match = re.match(r"^([^=!]+?)\s*(==|=|!=)(.*)$", term.strip())
         if not match:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
