@@ -13,15 +13,21 @@ so workers read their settings from the ARK_* environment the master set up.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
+import os
 import socket
+import ssl
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import gevent
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.ggevent import GeventWorker
 
+from ark.machinery.errors import ApiError
 from ark.observability.metrics import prepare_multiprocess_dir, remove_multiprocess_dir, worker_exited
 from ark.security.tls import ServingCert, ensure_serving_cert
 from ark.settings import Settings
@@ -37,7 +43,8 @@ LIMIT_REQUEST_LINE = 0
 LIMIT_REQUEST_FIELD_SIZE = 16384
 TIMEOUT = 60  # gevent workers keep heart-beating while requests (watches) run, so this never kills a watch
 GRACEFUL_TIMEOUT = 10
-KEEPALIVE = 75
+KEEPALIVE = 75  # only turns keep-alive on: idle connections get ArkGeventWorker's head timeout
+WORKER_CLASS = "ark.server.ArkGeventWorker"
 WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a worker that failed to boot: the master stops
 
 
@@ -50,7 +57,7 @@ def gunicorn_options(settings: Settings, cert: ServingCert) -> dict[str, Any]:
     return {
         "bind": [settings.bind()],
         "workers": settings.workers,
-        "worker_class": "gevent",
+        "worker_class": WORKER_CLASS,
         "worker_connections": WORKER_CONNECTIONS,
         "certfile": cert.cert_file,
         "keyfile": cert.key_file,
@@ -70,6 +77,7 @@ def gunicorn_options(settings: Settings, cert: ServingCert) -> dict[str, Any]:
         "post_worker_init": _start_services,
         "child_exit": _worker_exited,
         "on_exit": _remove_metrics,
+        "ssl_context": _handshake_in_worker,
         "when_ready": _when_ready_hook(settings),
     }
 
@@ -85,6 +93,9 @@ def _post_fork_hook(settings: Settings) -> Callable:
     def post_fork(server, worker) -> None:
         DIALECTS[settings.storage_driver].prepare_worker()
         _end_watches_on_exit(worker)
+        if isinstance(worker, ArkGeventWorker):
+            worker.read_header_timeout = settings.read_header_timeout
+            worker.request_timeout = settings.request_timeout
 
     return post_fork
 
@@ -102,7 +113,8 @@ def _start_services(worker) -> None:
     compactor. A worker that cannot start makes gunicorn stop (its boot-error exit code)."""
     from ark.services import find_services
 
-    app_services = find_services(worker.wsgi)
+    app = worker.wsgi.app if isinstance(worker.wsgi, _BodyDeadlines) else worker.wsgi  # ArkGeventWorker wraps it
+    app_services = find_services(app)
     if app_services is None:
         return
     try:
@@ -122,6 +134,142 @@ def _end_watches_on_exit(worker) -> None:
         handle_exit(sig, frame)
 
     worker.handle_exit = handle_exit_and_end_watches
+
+
+def _handshake_in_worker(config, default_ssl_context_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """gunicorn's TLS context, whose sockets defer the handshake to ArkGeventWorker.handle.
+
+    gevent's server would otherwise shake hands before gunicorn sees the connection, without
+    any timeout: a client that connects and sends nothing would hold its socket for ever.
+    """
+    context = default_ssl_context_factory()
+    context.wrap_socket = functools.partial(context.wrap_socket, do_handshake_on_connect=False)  # type: ignore
+    return context
+
+
+class _SlowClient(Exception):
+    """The client took too long over its handshake, request head or body."""
+
+
+class ArkGeventWorker(GeventWorker):
+    """gunicorn's gevent worker with kube-apiserver's guards against slow clients.
+
+    Go's HTTP server, as kube-apiserver configures it, gives a request head 32 s
+    (``ReadHeaderTimeout``) and the whole request 60 s (``--request-timeout``); gunicorn's
+    gevent worker bounds only the head, by its keep-alive time. Here:
+
+    * the TLS handshake and each request head (or the idle time before it, on a kept-alive
+      connection) must complete within ``--read-header-timeout``, else the connection closes;
+    * a request body that sends nothing for ``--read-header-timeout`` is answered 408 and one
+      that has not arrived within ``--request-timeout`` is answered 504, and the connection
+      closes after that answer. The response itself is never timed: watches stream for as
+      long as they last, and large lists go to slow readers.
+    """
+
+    read_header_timeout = 30.0
+    request_timeout = 60.0
+
+    def timeout_ctx(self) -> gevent.Timeout:
+        """Around each wait for a request head (gunicorn's keep-alive loop): close when it passes."""
+        return gevent.Timeout(self.read_header_timeout, False)
+
+    def handle(self, listener, client, addr) -> None:
+        if isinstance(client, ssl.SSLSocket):
+            try:
+                with gevent.Timeout(self.read_header_timeout, _SlowClient):
+                    client.do_handshake()
+            except (_SlowClient, ssl.SSLError, OSError) as err:
+                self.log.debug("TLS handshake with %s failed: %s", addr, type(err).__name__)
+                client.close()
+                return
+        super().handle(listener, client, addr)
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = _BodyDeadlines(self.wsgi, self)
+
+
+class _BodyDeadlines:
+    """WSGI middleware: the request body is read under the worker's stall and total deadlines."""
+
+    def __init__(self, app: Callable, worker: ArkGeventWorker) -> None:
+        self.app = app
+        self.worker = worker
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        sock = environ.get("gunicorn.socket")
+        if sock is not None and (environ.get("CONTENT_LENGTH") not in (None, "", "0")
+                                 or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()):
+            environ["wsgi.input"] = _GuardedBody(environ["wsgi.input"], sock, self.worker.read_header_timeout,
+                                                 time.monotonic() + self.worker.request_timeout,
+                                                 self.worker.request_timeout)
+        return self.app(environ, start_response)
+
+
+class _GuardedBody:
+    """A request body stream whose reads fail with a Kubernetes Status when the client is too slow.
+
+    Each read may wait at most ``stall`` seconds for the next bytes (a socket timeout) and
+    must end by ``deadline``. On either, the socket's read side is shut down, so that once
+    the error is answered gunicorn finds the connection at its end and closes it.
+    """
+
+    def __init__(self, stream: Any, sock: Any, stall: float, deadline: float, total: float) -> None:
+        self.stream = stream
+        self.sock = sock
+        self.stall = stall
+        self.deadline = deadline
+        self.total = total
+
+    def _guarded(self, read: Callable, *args: Any) -> Any:
+        remaining = self.deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise _SlowClient
+            self.sock.settimeout(self.stall)
+            with gevent.Timeout(remaining, _SlowClient):
+                return read(*args)
+        except (TimeoutError, ssl.SSLError) as err:
+            if not isinstance(err, TimeoutError) and "timed out" not in str(err):
+                raise  # a broken connection, not a slow one
+            self._end_reading()
+            raise ApiError(408, "Timeout", f"Timeout: the request body stalled: nothing arrived for {self.stall:g}s; "
+                                           "send the body without pauses") from None
+        except _SlowClient:
+            self._end_reading()
+            raise ApiError(504, "Timeout", "Timeout: request did not complete within requested timeout - the request "
+                                           f"body did not arrive within {self.total:g}s") from None
+        finally:
+            self.sock.settimeout(None)
+
+    def _end_reading(self) -> None:
+        try:
+            raw = socket.socket(fileno=os.dup(self.sock.fileno()))
+        except OSError:
+            return
+        with raw:  # closes the duplicate only
+            try:
+                raw.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._guarded(self.stream.read, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._guarded(self.stream.readline, size)
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        return self._guarded(self.stream.readlines, hint)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
 
 
 def _when_ready_hook(settings: Settings) -> Callable:

@@ -66,6 +66,9 @@ class Settings:
     watch_timeout: float = 1800.0
     watch_overflow_grace: float = 5.0
     max_body_bytes: int = 3 * 1024 * 1024
+    max_object_bytes: int = 1_572_864
+    request_timeout: float = 60.0
+    read_header_timeout: float = 30.0
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -248,6 +251,14 @@ _SPECS: tuple[_Spec, ...] = (
           "server.kubeconfigOut", metavar="FILE"),
     _Spec("max_body_bytes", int, "server", "largest request body accepted", "server.maxBodyBytes", minimum=1,
           metavar="BYTES"),
+    _Spec("max_object_bytes", int, "server", "largest object stored, once encoded (etcd's --max-request-bytes)",
+          "server.maxObjectBytes", minimum=1, metavar="BYTES"),
+    _Spec("request_timeout", "duration", "server", "a request other than a watch must complete within this, "
+          "its body included (kube-apiserver's --request-timeout)", "server.requestTimeout", positive=True,
+          metavar="SECONDS"),
+    _Spec("read_header_timeout", "duration", "server", "a connection is closed when its TLS handshake or request "
+          "head takes longer, or its body sends nothing for as long", "server.readHeaderTimeout", positive=True,
+          metavar="SECONDS"),
     _Spec("log_level", "choice", "server", "log level", "server.logLevel", LOG_LEVELS, metavar="LEVEL"),
     _Spec("watch_poll_interval", "duration", "watch", "how often each process polls the change log on SQLite "
           "(PostgreSQL: LISTEN/NOTIFY)", "watch.pollInterval", positive=True, metavar="SECONDS"),
