@@ -40,6 +40,7 @@ from werkzeug.http import http_date
 from ark.api.negotiation import ALL_PARAMS, Document, Offer, require, serve
 from ark.kinds import fields as ark_fields
 from ark.kinds.registry import GROUP, Kind, Registry
+from ark.machinery import names
 from ark.machinery.errors import not_found_path
 from ark.services import services
 
@@ -431,13 +432,14 @@ class _Param:
     type: str
     description: str
     location: str = "query"
+    constraints: tuple[tuple[str, Any], ...] = ()  # pattern, maxLength: what the server accepts
 
     def render(self, v3: bool) -> dict[str, Any]:
         if v3:
             return {"name": self.name, "in": self.location, "description": self.description,
-                    "schema": {"type": self.type, "uniqueItems": True}}
+                    "schema": {"type": self.type, "uniqueItems": True, **dict(self.constraints)}}
         return {"name": self.name, "in": self.location, "description": self.description, "type": self.type,
-                "uniqueItems": True}
+                "uniqueItems": True, **dict(self.constraints)}
 
 
 _P = {
@@ -497,12 +499,41 @@ DELETECOLLECTION_PARAMS = ("continue", "dryRun", "fieldSelector", "gracePeriodSe
 def _path_params(kind: Kind, named: bool, v3: bool) -> list[dict[str, Any]]:
     params = []
     if named:
-        params.append(_Param("name", "string", f"name of the {kind.kind}", "path").render(v3))
+        params.append(_Param("name", "string", f"name of the {kind.kind}", "path",
+                             (("pattern", names.SUBDOMAIN_PATTERN), ("maxLength", names.SUBDOMAIN_MAX))).render(v3))
     params.append(_Param("namespace", "string", "object name and auth scope, such as for teams and projects",
-                         "path").render(v3))
+                         "path", (("pattern", names.LABEL_PATTERN), ("maxLength", names.LABEL_MAX))).render(v3))
     for p in params:
         p["required"] = True
     return params
+
+
+#: The failures the server answers with a Status, and (below) the actions that can meet each one.
+STATUS_RESPONSES = {
+    400: "BadRequest: a malformed body, selector, option, resourceVersion or continue token",
+    404: "NotFound: no such object",
+    406: "NotAcceptable: no representation the server offers matches the Accept header",
+    408: "Timeout: the request body stalled",
+    409: "Conflict (a stale resourceVersion or precondition) or AlreadyExists",
+    410: "Expired: the resourceVersion or continue token is older than the kept history",
+    413: "RequestEntityTooLarge: the body, or the object it makes, is over the limit",
+    415: "UnsupportedMediaType: the body's Content-Type is not one the operation accepts",
+    422: "Invalid: the object or the options fail validation",
+    500: "InternalError",
+    503: "ServiceUnavailable: the database cannot be reached; retry after Retry-After",
+    504: "Timeout: the request did not complete in time, or its resourceVersion is not reached yet",
+}
+_READ = (400, 404, 406, 500, 503, 504)
+_BODY = (408, 413, 415)
+ERRORS_BY_ACTION = {
+    "get": _READ,
+    "list": (400, 406, 410, 422, 500, 503, 504),
+    "post": (400, 406, 409, 422, 500, 503, 504, *_BODY),
+    "put": (*_READ, 409, 422, *_BODY),
+    "patch": (*_READ, 409, 422, *_BODY),
+    "delete": (*_READ, 409, 422, *_BODY),
+    "deletecollection": (400, 406, 410, 422, 500, 503, 504, *_BODY),
+}
 
 
 def _operation(
@@ -537,13 +568,15 @@ def _operation(
         if body_required:
             op["requestBody"]["required"] = True
     out: dict[Any, Any] = {}
-    for code, (text, name) in responses.items():
+    failures = {code: (STATUS_RESPONSES[code], f"{META}.Status") for code in ERRORS_BY_ACTION[action]}
+    for code, (text, name) in {**responses, **failures}.items():
         if v3:
-            out[code] = {"description": text, "content": {t: {"schema": schema(name)} for t in produces}}
+            types = produces if code < 300 else ("application/json",)
+            out[code] = {"description": text, "content": {t: {"schema": schema(name)} for t in types}}
         else:
             out[code] = {"description": text, "schema": schema(name)}
     out[401] = {"description": "Unauthorized"}
-    op["responses"] = out
+    op["responses"] = dict(sorted(out.items()))
     if not v3:
         op["consumes"] = list(body_types) if body is not None else ["*/*"]
         op["produces"] = list(produces)

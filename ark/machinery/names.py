@@ -9,6 +9,9 @@ import re
 _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = _DNS1123_LABEL + r"(\." + _DNS1123_LABEL + r")*"
 _QUALIFIED_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+#: Object names (subdomains) and namespaces (labels) as anchored patterns, with their lengths.
+SUBDOMAIN_PATTERN, SUBDOMAIN_MAX = f"^{_DNS1123_SUBDOMAIN}$", 253
+LABEL_PATTERN, LABEL_MAX = f"^{_DNS1123_LABEL}$", 63
 
 SUBDOMAIN_MESSAGE = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "

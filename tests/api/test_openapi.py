@@ -371,3 +371,35 @@ def test_snapshot_is_fresh():
         if not path.is_file() or path.read_text() != text:
             stale.append(str(path))
     assert not stale, f"the OpenAPI snapshot is out of date ({', '.join(stale)}): run `make generate`"
+
+
+def test_operations_document_their_status_failures(v3, v2):
+    """Every operation lists the Status answers it can give, so 404/409/422 are documented responses."""
+    status_ref = f"#/components/schemas/{META}.Status"
+    for path, item in v3["v1alpha1"]["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            action = operation["x-kubernetes-action"]
+            responses = operation["responses"]
+            for code in openapi.ERRORS_BY_ACTION[action]:
+                assert responses[str(code)]["content"]["application/json"]["schema"] == {"$ref": status_ref}, path
+            assert "401" in responses
+    item = v3["v1alpha1"]["paths"][f"/apis/{GROUP}/v1alpha1/namespaces/{{namespace}}/queries/{{name}}"]
+    assert {"404", "409", "422"} <= set(item["put"]["responses"])
+    assert "404" in item["get"]["responses"] and "409" not in item["get"]["responses"]
+    swagger_put = v2["paths"][f"/apis/{GROUP}/v1alpha1/namespaces/{{namespace}}/queries/{{name}}"]["put"]
+    assert swagger_put["responses"]["422"]["schema"] == {"$ref": f"#/definitions/{META}.Status"}
+
+
+def test_path_parameters_carry_the_name_and_namespace_patterns(v3):
+    import re
+
+    params = {p["name"]: p["schema"] for p in
+              v3["v1alpha1"]["paths"][f"/apis/{GROUP}/v1alpha1/namespaces/{{namespace}}/queries/{{name}}"]["parameters"]}
+    assert params["namespace"]["maxLength"] == 63 and params["name"]["maxLength"] == 253
+    assert re.fullmatch(params["namespace"]["pattern"], "team-a")
+    assert not re.fullmatch(params["namespace"]["pattern"], "..")
+    assert not re.fullmatch(params["namespace"]["pattern"], "a.b")
+    assert re.fullmatch(params["name"]["pattern"], "my.query-1")
+    assert not re.fullmatch(params["name"]["pattern"], "Bad_Name")
