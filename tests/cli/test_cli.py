@@ -148,7 +148,12 @@ def test_gunicorn_conf_reads_settings_from_env(tmp_path, monkeypatch):
     assert list((tmp_path / "metrics").iterdir()) == []  # an operator's metrics directory is wiped, not replaced
     assert namespace["bind"] == ["[::1]:9444"]
     assert namespace["workers"] == 3
-    assert namespace["worker_class"] == "gevent"
+    assert namespace["worker_class"] == "ark.server.ArkGeventWorker"  # gunicorn's gevent worker with slow-client guards
+    from gunicorn.workers.ggevent import GeventWorker
+
+    from ark.server import ArkGeventWorker
+    assert issubclass(ArkGeventWorker, GeventWorker)
+    assert callable(namespace["ssl_context"])
     assert namespace["worker_connections"] == 10000
     assert namespace["certfile"] == str(tmp_path / "certs" / "apiserver.crt")
     assert namespace["keyfile"] == str(tmp_path / "certs" / "apiserver.key")
