@@ -172,7 +172,7 @@ def test_gunicorn_conf_reads_settings_from_env(tmp_path, monkeypatch):
         if key in config.settings:
             config.set(key, value)
     assert config.is_ssl
-    assert config.worker_class_str == "gevent"
+    assert config.worker_class_str == "ark.server.ArkGeventWorker" and config.worker_class is ArkGeventWorker
 
 
 def test_in_process_gunicorn_serves_tls_and_patches_psycopg(tmp_path):
