@@ -198,11 +198,13 @@ class _BodyDeadlines:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
-        if sock is not None and (environ.get("CONTENT_LENGTH") not in (None, "", "0")
-                                 or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()):
+        length = environ.get("CONTENT_LENGTH") or ""
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if sock is not None and (chunked or length not in ("", "0")):
             environ["wsgi.input"] = _GuardedBody(environ["wsgi.input"], sock, self.worker.read_header_timeout,
                                                  time.monotonic() + self.worker.request_timeout,
-                                                 self.worker.request_timeout)
+                                                 self.worker.request_timeout,
+                                                 None if chunked or not length.isdigit() else int(length))
         return self.app(environ, start_response)
 
 
@@ -211,15 +213,19 @@ class _GuardedBody:
 
     Each read may wait at most ``stall`` seconds for the next bytes (a socket timeout) and
     must end by ``deadline``. On either, the socket's read side is shut down, so that once
-    the error is answered gunicorn finds the connection at its end and closes it.
+    the error is answered gunicorn finds the connection at its end and closes it. A body that
+    ends before its Content-Length (gunicorn hands the shorter body on as if complete) is 400.
     """
 
-    def __init__(self, stream: Any, sock: Any, stall: float, deadline: float, total: float) -> None:
+    def __init__(self, stream: Any, sock: Any, stall: float, deadline: float, total: float,
+                 length: int | None) -> None:
         self.stream = stream
         self.sock = sock
         self.stall = stall
         self.deadline = deadline
         self.total = total
+        self.length = length
+        self.received = 0
 
     def _guarded(self, read: Callable, *args: Any) -> Any:
         remaining = self.deadline - time.monotonic()
@@ -254,7 +260,12 @@ class _GuardedBody:
                 pass
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._guarded(self.stream.read, size)
+        data = self._guarded(self.stream.read, size)
+        self.received += len(data)
+        if self.length is not None and self.received < self.length and (size is None or size < 0 or len(data) < size):
+            raise ApiError(400, "BadRequest", f"unexpected EOF: the request body ended after {self.received} of the "
+                                              f"{self.length} bytes its Content-Length announced")
+        return data
 
     def readline(self, size: int | None = -1) -> bytes:
         return self._guarded(self.stream.readline, size)
