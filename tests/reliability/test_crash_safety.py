@@ -22,6 +22,7 @@ from sqlalchemy import select
 from ark.storage.tables import changes, objects
 from tests.conftest import Server, ca_session, fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
+from tests.reliability.faultkit import NETWORK_ERRORS, ResumingWatcher
 from tests.watch.watchkit import children, engine_for
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
@@ -29,7 +30,6 @@ RESOURCE = "queries.ark.mckinsey.com"
 NAMESPACE = "storm"
 WRITERS = 6
 NAMES_PER_WRITER = 4
-NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
 class Cluster:
@@ -143,53 +143,6 @@ class Writer(threading.Thread):
                              headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
 
 
-class ResumingWatcher(threading.Thread):
-    """Watches the namespace and resumes from its last revision whenever the stream breaks."""
-
-    def __init__(self, cluster: Cluster, start: int, stop: threading.Event) -> None:
-        super().__init__(daemon=True, name="storm-watcher")
-        self.cluster = cluster
-        self.last = start
-        self.stop = stop
-        self.events: list[tuple[str, str, int, str]] = []  # (type, name, rv, spec.input)
-        self.resumes = 0
-        self.failure: BaseException | None = None
-
-    def run(self) -> None:
-        deadline = time.monotonic() + 360
-        try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                session = self.cluster.session()
-                try:
-                    response = session.get(
-                        f"{self.cluster.url}{GROUP_VERSION}/namespaces/{NAMESPACE}/queries",
-                        params={"watch": "true", "resourceVersion": str(self.last), "allowWatchBookmarks": "true",
-                                "timeoutSeconds": "30"}, stream=True, timeout=(5, 2))
-                    if response.status_code != 200:
-                        time.sleep(0.1)
-                        continue
-                    for line in response.iter_lines(chunk_size=None):
-                        if self.stop.is_set():
-                            break
-                        if not line:
-                            continue
-                        event = json.loads(line)
-                        assert event["type"] != "ERROR", event
-                        meta = event["object"]["metadata"]
-                        rv = int(meta["resourceVersion"])
-                        if event["type"] != "BOOKMARK":
-                            self.events.append((event["type"], meta["name"], rv,
-                                                event["object"]["spec"]["input"]))
-                        self.last = max(self.last, rv)
-                except NETWORK_ERRORS:
-                    time.sleep(0.1)
-                finally:
-                    session.close()
-                self.resumes += 1
-        except BaseException as err:  # noqa: BLE001 - reported by the test
-            self.failure = err
-
-
 def _log_and_objects(database) -> tuple[list, dict[str, dict]]:
     with engine_for(database).connect() as conn:
         rows = list(conn.execute(select(changes.c.rv, changes.c.name, changes.c.type, changes.c.body).where(
@@ -207,7 +160,7 @@ def test_sigkill_storm_loses_no_acknowledged_write(database, tmp_path_factory, r
         stop = threading.Event()
         writers = [Writer(cluster, i, stop) for i in range(WRITERS)]
         watcher_stop = threading.Event()
-        watcher = ResumingWatcher(cluster, 0, watcher_stop)
+        watcher = ResumingWatcher(cluster, NAMESPACE, 0, watcher_stop)
         crashes: list[tuple[float, float]] = []  # (killed, serving again)
         try:
             watcher.start()
