@@ -55,6 +55,9 @@ dev: venv ## migrate and serve on SQLite data/ark.db at https://127.0.0.1:8443 (
 test: venv ## run the whole test suite (two processes: the SQLite tests in one, the PostgreSQL ones in the other)
 	$(PYTHON) -m pytest -q -n 2 --dist loadgroup tests
 
+soak: venv ## the long reliability variants: 10 SIGKILL storms, 1,000 slowloris, soak-marked tests (ARK_SOAK=1)
+	ARK_SOAK=1 $(PYTHON) -m pytest -q -s tests/reliability
+
 migrate: venv ## bring the database up to date (settings from ARK_* env / ARK_CONFIG; ARGS="--flags")
 	$(PYTHON) -m ark migrate $(ARGS)
 

@@ -153,7 +153,7 @@ def _log_and_objects(database) -> tuple[list, dict[str, dict]]:
 
 
 def test_sigkill_storm_loses_no_acknowledged_write(database, tmp_path_factory, record_property):
-    kills = soak(2, 10)
+    kills = soak(1, 10)
     rng = random.Random(11)
     with fresh_database(database.driver, tmp_path_factory) as db:
         cluster = Cluster(db, tmp_path_factory.mktemp(f"storm-{db.driver}"))

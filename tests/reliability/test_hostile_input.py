@@ -16,6 +16,7 @@ import time
 import pytest
 import requests
 
+from tests.conftest import start_server, stop_server
 from tests.reliability.conftest import soak
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
@@ -340,13 +341,14 @@ def test_resource_version_beyond_64_bits_is_400(api, server, namespace):
 # Raw HTTP: methods, paths and lying framing ----------------------------------------------------
 
 def _raw_request(server, request: bytes, read_timeout: float = 10) -> bytes:
+    """Send raw bytes; read until the first response is complete (or the connection ends)."""
     host, port = server.url.removeprefix("https://").rsplit(":", 1)
     context = ssl.create_default_context(cafile=str(server.ca_file))
     with socket.create_connection((host, int(port)), timeout=read_timeout) as raw, \
             context.wrap_socket(raw, server_hostname=host) as sock:
         sock.sendall(request)
         data = b""
-        while True:
+        while not _complete(data):
             try:
                 chunk = sock.recv(65536)
             except (TimeoutError, ssl.SSLError, ConnectionResetError):
@@ -355,6 +357,17 @@ def _raw_request(server, request: bytes, read_timeout: float = 10) -> bytes:
                 break
             data += chunk
         return data
+
+
+def _complete(data: bytes) -> bool:
+    head, separator, rest = data.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(rest) >= int(value)
+    return False
 
 
 def _first_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -533,7 +546,25 @@ def test_slow_but_steady_body_and_long_watch_are_not_cut(guarded_server, namespa
     base = f"{guarded_server.url}{GROUP_VERSION}/namespaces/{namespace}/queries"
     created = session.post(base, data=pieces(), headers={"Content-Type": "application/json"}, timeout=30)
     assert created.status_code == 201, created.text
-    watch = session.get(base + "?watch=true&timeoutSeconds=5&resourceVersion=0", stream=True, timeout=(10, 30))
+    watch = session.get(base + "?watch=true&timeoutSeconds=2&resourceVersion=0", stream=True, timeout=(10, 30))
     lines = [json.loads(line) for line in watch.iter_lines() if line]
     assert [e["object"]["metadata"]["name"] for e in lines] == ["steady"]
     session.close()
+
+
+@NEEDS_REQUEST_SEAM
+def test_max_object_bytes_setting_reaches_every_write(database, tmp_path_factory):
+    """``--max-object-bytes`` must bound creates, updates and patches. The codec and the patch
+    functions take the limit (``max_object_bytes=``); the request path passes the default until
+    ark/api/options.py decode_object and ark/api/resources.py _patch pass the setting (and
+    ark/storage/store.py Store._write checks the encoded body against it)."""
+    srv = start_server(database, tmp_path_factory.mktemp(f"small-objects-{database.driver}"), workers=1,
+                       extra=["--max-object-bytes", "4096"])
+    try:
+        session = srv.session()
+        response = session.post(f"{srv.url}{GROUP_VERSION}/namespaces/small/queries",
+                                json={**QUERY, "spec": {"input": "x" * 8192}}, timeout=30)
+        session.close()
+    finally:
+        stop_server(srv)
+    assert_kubernetes_status(response, 413)

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
 from tests.reliability.test_hostile_input import CASES, QUERY
-from tests.watch.watchkit import children, rss_kib
+from tests.watch.watchkit import children, port_of, rss_kib
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 MIB_KIB = 1024
@@ -61,35 +61,53 @@ def test_worker_memory_settles_over_hostile_rounds(one_worker_server, record_pro
     assert _worker(server) == worker  # the worker was never killed and replaced
 
 
+def _connection_fds(pid: int, port: int) -> int:
+    """How many of the process's descriptors are accepted connections on the server's port
+    (its database connections and listening socket are not counted)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if os.path.exists(table):
+            with open(table) as handle:
+                for line in handle.read().splitlines()[1:]:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] != "0A":  # 0A: LISTEN
+                        inodes.add(fields[9])
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            count += 1
+    return count
+
+
 def test_closed_watches_give_back_their_file_descriptors(one_worker_server, record_property):
     server = one_worker_server
     worker = _worker(server)
+    port = port_of(server.url)
     count = soak(50, 500)
     url = f"{server.url}{GROUP_VERSION}/namespaces/fds/queries?watch=true"
-
-    def open_fds() -> int:
-        return len(os.listdir(f"/proc/{worker}/fd"))
-
-    baseline = open_fds()
     watches = []
     for _ in range(count):
         session = server.session()
         response = session.get(url, stream=True, timeout=(10, None))
         assert response.status_code == 200
         watches.append((session, response))
-    held = open_fds()
-    assert held >= baseline + count
+    held = _connection_fds(worker, port)
+    assert held >= count
     closed_at = time.monotonic()
     for session, response in watches:
         response.close()
         session.close()
     deadline = closed_at + 60
-    while open_fds() > baseline + 2 and time.monotonic() < deadline:
+    while _connection_fds(worker, port) > 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     released_after = time.monotonic() - closed_at
-    left = open_fds()
-    record_property("closed_watch_fds", {"driver": server.database.driver, "watches": count, "baseline": baseline,
-                                         "held": held, "left": left, "seconds": round(released_after, 2)})
-    print(f"\nclosed watches [{server.database.driver}]: {count} watches held {held - baseline} descriptors; "
-          f"{left - baseline} left {released_after:.2f}s after the clients closed")
-    assert left <= baseline + 2
+    left = _connection_fds(worker, port)
+    record_property("closed_watch_fds", {"driver": server.database.driver, "watches": count, "held": held,
+                                         "left": left, "seconds": round(released_after, 2)})
+    print(f"\nclosed watches [{server.database.driver}]: {count} watches held {held} connection descriptors; "
+          f"{left} left {released_after:.2f}s after the clients closed")
+    assert left == 0
