@@ -12,6 +12,7 @@ so workers read their settings from the ARK_* environment the master set up.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import logging
@@ -168,6 +169,7 @@ class ArkGeventWorker(GeventWorker):
 
     read_header_timeout = 30.0
     request_timeout = 60.0
+    wsgi: Callable[..., Iterable[bytes]]  # set by gunicorn's load_wsgi
 
     def timeout_ctx(self) -> gevent.Timeout:
         """Around each wait for a request head (gunicorn's keep-alive loop): close when it passes."""
@@ -253,11 +255,8 @@ class _GuardedBody:
             raw = socket.socket(fileno=os.dup(self.sock.fileno()))
         except OSError:
             return
-        with raw:  # closes the duplicate only
-            try:
-                raw.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
+        with raw, contextlib.suppress(OSError):  # closes the duplicate only
+            raw.shutdown(socket.SHUT_RD)
 
     def read(self, size: int | None = -1) -> bytes:
         data = self._guarded(self.stream.read, size)

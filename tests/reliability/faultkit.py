@@ -6,6 +6,7 @@ server at 5432 is never touched.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ import pytest
 import requests
 
 from ark.settings import Settings
-from ark.storage.engine import create_engine_for
+from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import upgrade_engine
 from tests.conftest import Database, free_port
 
@@ -74,10 +75,8 @@ class OwnPostgres:
         return Database("postgresql", settings, flags)
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -8,6 +8,7 @@ checked against those answers. Bounded: a few kills in ``make test``, ten under 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -64,10 +65,8 @@ class Cluster:
         victims = [master, *workers]
         rng.shuffle(victims)
         for pid in victims:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.server.process.wait(timeout=30)
         self.kills.append("master and workers")
         with self.lock:
@@ -232,7 +231,7 @@ def test_sigkill_storm_loses_no_acknowledged_write(database, tmp_path_factory, r
         seen = [(t, n, rv) for t, n, rv, _ in watcher.events]
         assert len(seen) == len(set(seen)), "an event was delivered twice"
         assert seen == [(r.type, r.name, r.rv) for r in rows]
-        for _, name, rv, content in watcher.events:
+        for _, _name, rv, content in watcher.events:
             assert json.loads(by_rv[rv].body)["spec"]["input"] == content
 
         lost = sum(w.lost_answers for w in writers)

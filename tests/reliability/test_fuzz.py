@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from ark.machinery import codec, pagination, patch, selectors
 from ark.machinery.errors import ApiError
 from ark.settings import Settings
-from ark.storage.engine import create_engine_for
+from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import upgrade_engine
 from ark.storage.store import ListQuery, Store, Write
 from tests.reliability.conftest import soak
@@ -116,7 +116,7 @@ def labelled_store(tmp_path_factory):
         obj = {"apiVersion": f"{GROUP}/v1alpha1", "kind": "Query",
                "metadata": {"name": name, "namespace": "sel", "uid": name, "labels": labels},
                "spec": {"input": "x"}}
-        store.write("queries.ark.mckinsey.com", "sel", name, lambda current, obj=obj: Write(obj))
+        store.commit("queries.ark.mckinsey.com", "sel", name, Write(obj), None)
     yield store, labels_of
     engine.dispose()
 
