@@ -91,6 +91,7 @@ class ResumingWatcher(threading.Thread):
         self.stop = stop
         self.events: list[tuple[str, str, int, str]] = []  # (type, name, rv, spec.input)
         self.resumes = 0
+        self.errors = 0  # ERROR events (5xx) that ended a stream
         self.failure: BaseException | None = None
 
     def run(self) -> None:
@@ -112,7 +113,12 @@ class ResumingWatcher(threading.Thread):
                         if not line:
                             continue
                         event = json.loads(line)
-                        assert event["type"] != "ERROR", event
+                        if event["type"] == "ERROR":
+                            # A server error ends the stream and the client watches again from its
+                            # last revision; 410 would mean history was lost (a relist): a failure.
+                            assert event["object"]["code"] >= 500, event
+                            self.errors += 1
+                            break
                         meta = event["object"]["metadata"]
                         rv = int(meta["resourceVersion"])
                         if event["type"] != "BOOKMARK":

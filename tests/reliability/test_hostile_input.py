@@ -389,14 +389,12 @@ def _http(server, method: str, path: str) -> http.client.HTTPResponse:
     return connection.getresponse()
 
 
-@NEEDS_REQUEST_SEAM
 def test_trace_is_405_with_allow(server, namespace):
     response = _http(server, "TRACE", f"{GROUP_VERSION}/namespaces/{namespace}/queries")
     assert response.status == 405
     assert response.getheader("Allow")
 
 
-@NEEDS_REQUEST_SEAM
 def test_status_405_allows_get_patch_put_only(server, namespace):
     response = _http(server, "DELETE", f"{GROUP_VERSION}/namespaces/{namespace}/queries/q/status")
     assert response.status == 405
