@@ -333,7 +333,7 @@ def test_foreign_token_of_another_list_only_moves_the_start(api, server, namespa
 @NEEDS_REQUEST_SEAM
 def test_resource_version_beyond_64_bits_is_400(api, server, namespace):
     """kube-apiserver parses resourceVersion as uint64: a longer one is 400 at once (today: a 3 s
-    wait, then 504 Too large resource version). Fix in ark/api/options.py parse_resource_version."""
+    wait, then 504 Too large resource version). Fix in ark/machinery/options.py parse_resource_version."""
     response = api.get(_base(server, namespace) + "/q?resourceVersion=" + "9" * 25, timeout=30)
     assert_kubernetes_status(response, 400)
 
@@ -403,8 +403,8 @@ def test_status_405_allows_get_patch_put_only(server, namespace):
 
 @NEEDS_REQUEST_SEAM
 def test_dot_segments_in_the_path_are_not_a_namespace(api, server, namespace):
-    """``/namespaces/../queries`` is no namespace ``..``: kube-apiserver answers 404 (its router
-    cleans the path; a namespace must be a DNS label)."""
+    """``/namespaces/../queries`` must not be served as a namespace called ``..`` (a namespace is
+    a DNS label): a 404 (or 400) Status."""
     response = _http(server, "GET", f"{GROUP_VERSION}/namespaces/../queries")
     assert response.status in (400, 404)
     assert json.loads(response.read())["kind"] == "Status"
@@ -554,8 +554,8 @@ def test_slow_but_steady_body_and_long_watch_are_not_cut(guarded_server, namespa
 def test_max_object_bytes_setting_reaches_every_write(database, tmp_path_factory):
     """``--max-object-bytes`` must bound creates, updates and patches. The codec and the patch
     functions take the limit (``max_object_bytes=``); the request path passes the default until
-    ark/api/options.py decode_object and ark/api/resources.py _patch pass the setting (and
-    ark/storage/store.py Store._write checks the encoded body against it)."""
+    ark/api/decoding.py and ark/api/resources.py (``codec.decode``, ``patch.apply``) pass the
+    setting, and ark/storage/store.py Store._commit checks the encoded body against it."""
     srv = start_server(database, tmp_path_factory.mktemp(f"small-objects-{database.driver}"), workers=1,
                        extra=["--max-object-bytes", "4096"])
     try:
