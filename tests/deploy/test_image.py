@@ -143,7 +143,11 @@ def test_the_entry_point_is_gunicorn_with_gevent_workers_from_the_config_file(ru
     assert attribute in assigned
     assert "gunicorn==" in (REPO / "requirements.txt").read_text()
     options = gunicorn_options(Settings(), ServingCert("c", "k", "ca"))
-    assert options["worker_class"] == "gevent"
+    assert options["worker_class"] == "ark.server.ArkGeventWorker"  # gunicorn's gevent worker with slow-client guards
+    from gunicorn.workers.ggevent import GeventWorker
+
+    from ark.server import ArkGeventWorker
+    assert issubclass(ArkGeventWorker, GeventWorker)
 
 
 def test_the_chart_runs_the_images_entry_point_and_migration(runtime, render):

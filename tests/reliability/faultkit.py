@@ -14,11 +14,13 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 import requests
+import sqlalchemy
 
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
@@ -28,6 +30,18 @@ from tests.conftest import Database, free_port
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 PG_BIN = Path(os.environ.get("ARK_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+@contextlib.contextmanager
+def connected(database: Database) -> Iterator[sqlalchemy.Connection]:
+    """A connection to a test database, engine disposed afterwards: the test process keeps no
+    pool of its own (its descriptors and server slots are other tests' budget)."""
+    engine = create_engine_for(database.settings)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 class OwnPostgres:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ark.storage.tables import changes, objects
 from tests.reliability.conftest import soak
-from tests.watch.watchkit import engine_for
+from tests.reliability.faultkit import connected
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 RESOURCE = "queries.ark.mckinsey.com"
@@ -57,12 +57,12 @@ def change_rows(database, namespace: str, name: str | None = None) -> list:
         changes.c.resource == RESOURCE, changes.c.namespace == namespace).order_by(changes.c.rv)
     if name is not None:
         stmt = stmt.where(changes.c.name == name)
-    with engine_for(database).connect() as conn:
+    with connected(database) as conn:
         return list(conn.execute(stmt))
 
 
 def stored(database, namespace: str, name: str) -> dict | None:
-    with engine_for(database).connect() as conn:
+    with connected(database) as conn:
         body = conn.execute(select(objects.c.body).where(
             objects.c.resource == RESOURCE, objects.c.namespace == namespace, objects.c.name == name)).scalar()
     return json.loads(body) if body else None

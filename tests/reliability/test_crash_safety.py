@@ -23,8 +23,8 @@ from sqlalchemy import select
 from ark.storage.tables import changes, objects
 from tests.conftest import Server, ca_session, fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
-from tests.reliability.faultkit import NETWORK_ERRORS, ResumingWatcher
-from tests.watch.watchkit import children, engine_for
+from tests.reliability.faultkit import NETWORK_ERRORS, ResumingWatcher, connected
+from tests.watch.watchkit import children
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 RESOURCE = "queries.ark.mckinsey.com"
@@ -143,7 +143,7 @@ class Writer(threading.Thread):
 
 
 def _log_and_objects(database) -> tuple[list, dict[str, dict]]:
-    with engine_for(database).connect() as conn:
+    with connected(database) as conn:
         rows = list(conn.execute(select(changes.c.rv, changes.c.name, changes.c.type, changes.c.body).where(
             changes.c.resource == RESOURCE, changes.c.namespace == NAMESPACE).order_by(changes.c.rv)))
         live = {r.name: json.loads(r.body) for r in conn.execute(select(objects.c.name, objects.c.body).where(

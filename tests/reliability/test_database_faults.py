@@ -22,8 +22,7 @@ from sqlalchemy import select
 from ark.storage.tables import changes
 from tests.conftest import fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
-from tests.reliability.faultkit import NETWORK_ERRORS, OwnPostgres, ResumingWatcher
-from tests.watch.watchkit import engine_for
+from tests.reliability.faultkit import NETWORK_ERRORS, OwnPostgres, ResumingWatcher, connected
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 RESOURCE = "queries.ark.mckinsey.com"
@@ -81,7 +80,7 @@ class LoadWriter(threading.Thread):
 
 
 def _namespace_log(database, namespace: str) -> list:
-    with engine_for(database).connect() as conn:
+    with connected(database) as conn:
         return list(conn.execute(select(changes.c.rv, changes.c.name, changes.c.type).where(
             changes.c.resource == RESOURCE, changes.c.namespace == namespace).order_by(changes.c.rv)))
 
@@ -147,6 +146,7 @@ def test_postgresql_outage_under_load_and_recovery_without_restart(own_postgres,
         before_stop.set()
         before.join(timeout=60)
         outages = soak(1, 5)
+        probe = server.session()
         during_answers: list = []
         readyz_codes: list[int] = []
         for _ in range(outages):
@@ -154,12 +154,13 @@ def test_postgresql_outage_under_load_and_recovery_without_restart(own_postgres,
             during_answers += answers
             readyz_codes += readyz
             # Recovery without restarting the server: ready again, writes accepted again.
-            assert _wait_for(lambda: server.session().get(f"{server.url}/readyz", timeout=30).status_code == 200, 60)
+            assert _wait_for(lambda: probe.get(f"{server.url}/readyz", timeout=30).status_code == 200, 60)
         session = server.session()
         after = [session.post(f"{server.url}{GROUP_VERSION}/namespaces/{namespace}/queries",
                               json=query(f"after-{i}"), timeout=30) for i in range(10)]
         assert [r.status_code for r in after] == [201] * 10, [r.text for r in after]
         session.close()
+        probe.close()
         newest = _namespace_log(database, namespace)[-1].rv
         _wait_for(lambda: watcher.last >= newest or not watcher.is_alive(), 60)
         assert watcher.failure is None, watcher.failure
