@@ -94,6 +94,20 @@ class OwnPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def starting_revision(server) -> int:
+    """A revision to watch from that is not "0" (which means "the current state, then changes"):
+    a write into a namespace of its own, made before the load starts."""
+    session = server.session()
+    try:
+        response = session.post(f"{server.url}{GROUP_VERSION}/namespaces/watch-start/queries", json={
+            "apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query", "metadata": {"generateName": "start-"},
+            "spec": {"input": "start"}}, timeout=30)
+        assert response.status_code == 201, response.text
+        return int(response.json()["metadata"]["resourceVersion"])
+    finally:
+        session.close()
+
+
 class ResumingWatcher(threading.Thread):
     """Watches the namespace and resumes from its last revision whenever the stream breaks."""
 

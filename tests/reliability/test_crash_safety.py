@@ -23,7 +23,7 @@ from sqlalchemy import select
 from ark.storage.tables import changes, objects
 from tests.conftest import Server, ca_session, fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
-from tests.reliability.faultkit import NETWORK_ERRORS, ResumingWatcher, connected
+from tests.reliability.faultkit import NETWORK_ERRORS, ResumingWatcher, connected, starting_revision
 from tests.watch.watchkit import children
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
@@ -159,7 +159,7 @@ def test_sigkill_storm_loses_no_acknowledged_write(database, tmp_path_factory, r
         stop = threading.Event()
         writers = [Writer(cluster, i, stop) for i in range(WRITERS)]
         watcher_stop = threading.Event()
-        watcher = ResumingWatcher(cluster, NAMESPACE, 0, watcher_stop)
+        watcher = ResumingWatcher(cluster, NAMESPACE, starting_revision(cluster.server), watcher_stop)
         crashes: list[tuple[float, float]] = []  # (killed, serving again)
         try:
             watcher.start()

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from ark.storage.tables import changes
 from tests.conftest import fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
-from tests.reliability.faultkit import NETWORK_ERRORS, OwnPostgres, ResumingWatcher, connected
+from tests.reliability.faultkit import NETWORK_ERRORS, OwnPostgres, ResumingWatcher, connected, starting_revision
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 RESOURCE = "queries.ark.mckinsey.com"
@@ -136,7 +136,7 @@ def test_postgresql_outage_under_load_and_recovery_without_restart(own_postgres,
     pg, database, server = own_postgres
     namespace = "outage"
     watcher_stop = threading.Event()
-    watcher = ResumingWatcher(Fixed(server), namespace, 0, watcher_stop)
+    watcher = ResumingWatcher(Fixed(server), namespace, starting_revision(server), watcher_stop)
     before_stop = threading.Event()
     before = LoadWriter(server, namespace, before_stop, "before")
     watcher.start()
