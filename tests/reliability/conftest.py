@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import start_server, stop_server
 
 SOAK = os.environ.get("ARK_SOAK") == "1"
+GUARDED_MAX_OBJECT_BYTES = 1024 * 1024
 
 
 def soak(short: int, long: int) -> int:
@@ -34,9 +35,10 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(scope="module")
 def guarded_server(database, tmp_path_factory):
-    """A server whose slow-client deadlines are short: 1 s for a handshake, a head or a body
-    stall, 3 s for a whole body."""
+    """A server whose limits are small: 1 s for a handshake, a head or a body stall, 3 s for a
+    whole body, objects of at most 1 MiB."""
     srv = start_server(database, tmp_path_factory.mktemp(f"guarded-{database.driver}"), workers=1,
-                       extra=["--read-header-timeout", "1", "--request-timeout", "3"])
+                       extra=["--read-header-timeout", "1", "--request-timeout", "3",
+                              "--max-object-bytes", str(GUARDED_MAX_OBJECT_BYTES)])
     yield srv
     stop_server(srv)

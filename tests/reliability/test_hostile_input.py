@@ -16,8 +16,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import start_server, stop_server
-from tests.reliability.conftest import soak
+from tests.reliability.conftest import GUARDED_MAX_OBJECT_BYTES, soak
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 QUERY = {"apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query", "metadata": {"name": "q"},
@@ -551,18 +550,14 @@ def test_slow_but_steady_body_and_long_watch_are_not_cut(guarded_server, namespa
 
 
 @NEEDS_REQUEST_SEAM
-def test_max_object_bytes_setting_reaches_every_write(database, tmp_path_factory):
-    """``--max-object-bytes`` must bound creates, updates and patches. The codec and the patch
-    functions take the limit (``max_object_bytes=``); the request path passes the default until
-    ark/api/decoding.py and ark/api/resources.py (``codec.decode``, ``patch.apply``) pass the
-    setting, and ark/storage/store.py Store._commit checks the encoded body against it."""
-    srv = start_server(database, tmp_path_factory.mktemp(f"small-objects-{database.driver}"), workers=1,
-                       extra=["--max-object-bytes", "4096"])
-    try:
-        session = srv.session()
-        response = session.post(f"{srv.url}{GROUP_VERSION}/namespaces/small/queries",
-                                json={**QUERY, "spec": {"input": "x" * 8192}}, timeout=30)
-        session.close()
-    finally:
-        stop_server(srv)
+def test_max_object_bytes_setting_reaches_every_write(guarded_server, namespace):
+    """``--max-object-bytes`` (1 MiB on this server) must bound creates, updates and patches. The
+    codec and the patch functions take the limit (``max_object_bytes=``); the request path passes
+    the 1.5 MiB default until ark/api/decoding.py and ark/api/resources.py (``codec.decode``,
+    ``patch.apply``) pass the setting, and ark/storage/store.py Store._commit checks the encoded
+    body against it."""
+    session = guarded_server.session()
+    response = session.post(f"{guarded_server.url}{GROUP_VERSION}/namespaces/{namespace}/queries",
+                            json={**QUERY, "spec": {"input": "x" * (GUARDED_MAX_OBJECT_BYTES + 100_000)}}, timeout=30)
+    session.close()
     assert_kubernetes_status(response, 413)
