@@ -55,17 +55,14 @@ dev: venv ## migrate and serve on SQLite data/ark.db at https://127.0.0.1:8443 (
 test: venv ## run the whole test suite (two processes: the SQLite tests in one, the PostgreSQL ones in the other)
 	$(PYTHON) -m pytest -q -n 2 --dist loadgroup tests
 
-soak: venv ## the long reliability variants: 10 SIGKILL storms, 1,000 slowloris, soak-marked tests (ARK_SOAK=1)
-	ARK_SOAK=1 $(PYTHON) -m pytest -q -s tests/reliability
+soak: venv ## the load-style tests at full size and the long-only ones: 10 SIGKILL storms, 1,000 slowloris, thousands of watches (ARK_SOAK=1)
+	ARK_SOAK=1 $(PYTHON) -m pytest -q -s -n 2 --dist loadgroup tests/reliability tests/watch
 
 migrate: venv ## bring the database up to date (settings from ARK_* env / ARK_CONFIG; ARGS="--flags")
 	$(PYTHON) -m ark migrate $(ARGS)
 
 generate: venv ## rewrite the committed OpenAPI snapshot under docs/openapi/
 	$(PYTHON) -m ark.api.openapi --write
-
-soak: venv ## the load-style tests (marked soak) at full size: thousands of watches, long storms
-	ARK_SOAK=1 $(PYTHON) -m pytest -q -m soak tests
 
 bench: venv wrk ## the benchmark vs same-stack baselines, SQLite then PostgreSQL (ARGS="--quick --driver sqlite --scenarios create,get"); then field ownership's cost per write
 	$(PYTHON) -m bench $(ARGS)

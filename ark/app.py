@@ -48,7 +48,7 @@ def _storage_unavailable(error: StorageUnavailable) -> Response:
 
 def _unexpected(error: Exception) -> Response:
     log.exception("unhandled error while serving a request")
-    return _status_response(internal(type(error).__name__))
+    return _status_response(internal("the server could not complete the request; its log has the details"))
 
 
 def _add_warnings(response: Response) -> Response:

@@ -46,7 +46,7 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None, registry: Registry = REGISTRY) -> Services:
-        store = store if store is not None else Store(create_engine_for(settings))
+        store = store if store is not None else Store(create_engine_for(settings), settings.max_object_bytes)
         return cls(
             settings=settings,
             registry=registry,

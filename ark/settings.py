@@ -69,6 +69,7 @@ class Settings:
     max_object_bytes: int = 1_572_864
     request_timeout: float = 60.0
     read_header_timeout: float = 30.0
+    max_watches: int = 20_000
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -259,6 +260,8 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("read_header_timeout", "duration", "server", "a connection is closed when its TLS handshake or request "
           "head takes longer, or its body sends nothing for as long", "server.readHeaderTimeout", positive=True,
           metavar="SECONDS"),
+    _Spec("max_watches", int, "watch", "open watches per worker process; one more is answered 429 with "
+          "Retry-After", "watch.maxWatches", minimum=1, metavar="N"),
     _Spec("log_level", "choice", "server", "log level", "server.logLevel", LOG_LEVELS, metavar="LEVEL"),
     _Spec("watch_poll_interval", "duration", "watch", "how often each process polls the change log on SQLite "
           "(PostgreSQL: LISTEN/NOTIFY)", "watch.pollInterval", positive=True, metavar="SECONDS"),

@@ -50,15 +50,19 @@ SMALL_POOLS = ("--postgres-pool-size", "4", "--postgres-max-overflow", "6")
 SOAK = os.environ.get("ARK_SOAK") == "1"
 
 
-def soak_scale(quick: int, soak: int) -> int:
-    """The size of a load-style test (marked ``soak``): seconds-long in ``make test``, full size
-    under ``make soak`` (``ARK_SOAK=1``)."""
-    return soak if SOAK else quick
+def soak(short: int, long: int) -> int:
+    """The size of a load-style test: ``short`` in ``make test``, ``long`` under ``make soak``
+    (``ARK_SOAK=1``)."""
+    return long if SOAK else short
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``pytest -n 2 --dist loadgroup`` (``make test``), all the tests of one database run
-    in one worker process, so each worker starts the servers of one database only."""
+    in one worker process, so each worker starts the servers of one database only. Tests marked
+    ``soak`` (long variants) run only under ``make soak``."""
+    skip = pytest.mark.skip(reason="a long variant: `make soak` runs it")
     for item in items:
+        if not SOAK and "soak" in item.keywords:
+            item.add_marker(skip)
         params = getattr(getattr(item, "callspec", None), "params", {})
         driver = next((params[name] for name in ("database", "store_database") if name in params), None)
         if driver is not None:

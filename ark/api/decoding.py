@@ -52,11 +52,12 @@ def _cannot_handle(kind: Kind, why: str) -> ApiError:
     return bad_request(f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: {why}')
 
 
-def decode_object(kind: Kind, body: bytes, content_type: str) -> tuple[dict[str, Any], list[str]]:
+def decode_object(kind: Kind, body: bytes, content_type: str,
+                  max_object_bytes: int) -> tuple[dict[str, Any], list[str]]:
     """Decode a create/update body into an object of ``kind``; returns it and duplicated fields."""
     if not body.strip():
         raise bad_request("the request body is empty: send the object as JSON or YAML")
-    obj, duplicates = codec.decode(body, content_type)
+    obj, duplicates = codec.decode(body, content_type, max_object_bytes)
     if not isinstance(obj, dict):
         raise _cannot_handle(kind, "the body must be a JSON object")
     api_version = obj.get("apiVersion")

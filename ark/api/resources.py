@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import gevent
 from flask import Blueprint, Response, g, request
 
 from ark.api import representation, watch
@@ -49,6 +50,10 @@ def _body() -> bytes:
     return read_body(services().settings.max_body_bytes)
 
 
+def _max_object_bytes() -> int:
+    return services().settings.max_object_bytes
+
+
 def _json(payload: Any, status: int = 200) -> Response:
     body = payload if isinstance(payload, str) else codec.dumps(payload)
     return Response(body, status=status, mimetype="application/json")
@@ -75,6 +80,31 @@ def resource_request(version: str, rest: str) -> Response:
     kind = services().registry.lookup(info.version, info.resource)
     if kind is None or len(info.parts) > 3 or (len(info.parts) == 3 and info.subresource != "status"):
         raise errors.not_found_path()
+    for what, segment in (("namespace", info.namespace), ("resource name", info.name)):
+        problems = _path_segment_problems(segment)
+        if problems:
+            raise errors.bad_request(f'invalid {what} "{segment}": [{", ".join(problems)}]')
+    if info.verb == "watch":
+        return _dispatch(info, kind)
+    deadline = gevent.Timeout(services().settings.request_timeout)
+    deadline.start()
+    try:
+        return _dispatch(info, kind)
+    except gevent.Timeout as fired:
+        if fired is not deadline:
+            raise
+        raise errors.request_timed_out() from None
+    finally:
+        deadline.close()
+
+
+def _path_segment_problems(segment: str) -> list[str]:
+    """A namespace or name that is a dot segment would be read as a path step, not a name
+    (apimachinery's ``IsValidPathSegmentName`` wording). Other unusual names simply do not exist."""
+    return [f"may not be '{segment}'"] if segment in (".", "..") else []
+
+
+def _dispatch(info: RequestInfo, kind: Kind) -> Response:
     shape = _shape(info)
     if request.method not in _ALLOWED[shape]:
         raise _method_not_allowed(info, kind, shape)
@@ -182,7 +212,7 @@ def _applied(kind: Kind, live: dict[str, Any] | None, config: dict[str, Any], ma
 
 def _create(kind: Kind, namespace: str) -> Response:
     options = parse_write_options(request.args, "CreateOptions")
-    obj, duplicates = decode_object(kind, _body(), object_media_type())
+    obj, duplicates = decode_object(kind, _body(), object_media_type(), _max_object_bytes())
     _namespace_check(obj, namespace)
     FieldPruner(kind, options, _warnings(), duplicates).normalize(obj)
     _tracked(kind, None, obj, _manager(options))
@@ -192,7 +222,7 @@ def _create(kind: Kind, namespace: str) -> Response:
 
 def _update(kind: Kind, namespace: str, name: str, status: bool) -> Response:
     options = parse_write_options(request.args, "UpdateOptions")
-    obj, duplicates = decode_object(kind, _body(), object_media_type())
+    obj, duplicates = decode_object(kind, _body(), object_media_type(), _max_object_bytes())
     _name_check(obj, name)
     _namespace_check(obj, namespace)
     FieldPruner(kind, options, _warnings(), duplicates).normalize(obj)
@@ -210,7 +240,7 @@ def _patch(kind: Kind, namespace: str, name: str, status: bool) -> Response:
     options = parse_write_options(request.args, "PatchOptions", allow_force=patch_type == patch.APPLY)
     if patch_type == patch.APPLY and not options.field_manager:
         raise errors.invalid_options("PatchOptions", [fe.required("fieldManager", "is required for apply patch")])
-    body, duplicates = codec.decode(_body(), patch_type)
+    body, duplicates = codec.decode(_body(), patch_type, _max_object_bytes())
     patch.check_patch_body(patch_type, body)
     pruner = FieldPruner(kind, options, _warnings(), duplicates)
     manager, subresource = _manager(options), "status" if status else ""
@@ -222,7 +252,7 @@ def _patch(kind: Kind, namespace: str, name: str, status: bool) -> Response:
                 return current
             new = copy.deepcopy(result.object)  # it shares parts with the configuration, reused on a retry
         else:
-            new = patch.apply(patch_type, current, body)
+            new = patch.apply(patch_type, current, body, _max_object_bytes())
         if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
             raise errors.bad_request("the patch produced an object without metadata")
         if new.get("apiVersion") != kind.api_version or new.get("kind") != kind.kind:

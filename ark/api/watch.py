@@ -305,6 +305,8 @@ def _timeout(options: ListOptions, default_timeout: float) -> float:
 def serve(kind: Kind, namespace: str | None, options: ListOptions) -> Response:
     app_services = services()
     settings = app_services.settings
+    if app_services.feed.subscriber_count >= settings.max_watches:
+        raise errors.too_many_requests("Too many requests, please try again later.")
     rep = representation.negotiate(is_list=False)
     rv = int(options.resource_version or 0)
     # Legacy watch: RV unset/"0" sends the current state first; sendInitialEvents says so explicitly.

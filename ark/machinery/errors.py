@@ -119,6 +119,17 @@ def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
 
+def request_timed_out() -> ApiError:
+    """504: the request ran past ``--request-timeout`` (kube-apiserver's timeout filter)."""
+    return ApiError(504, "Timeout", "Timeout: request did not complete within requested timeout - context deadline "
+                    "exceeded", {})
+
+
+def too_many_requests(message: str, retry_after_seconds: int = 1) -> ApiError:
+    return ApiError(429, "TooManyRequests", message, {"retryAfterSeconds": retry_after_seconds},
+                    {"Retry-After": str(retry_after_seconds)})
+
+
 def too_large_resource_version(requested: int, current: int) -> ApiError:
     return ApiError(
         504,

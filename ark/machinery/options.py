@@ -21,10 +21,14 @@ PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 MAX_FIELD_MANAGER_BYTES = 128
 
 
+UINT64_MAX = 2**64 - 1
+
+
 def parse_resource_version(value: str) -> int:
-    """A request's ``resourceVersion``: a non-negative integer, else 400."""
-    if not value.isdigit():
-        raise errors.bad_request(f'invalid resource version "{value}": resourceVersion must be a non-negative integer')
+    """A request's ``resourceVersion``: an unsigned 64-bit integer (as kube-apiserver parses it), else 400."""
+    if not value.isascii() or not value.isdigit() or int(value) > UINT64_MAX:
+        raise errors.bad_request(f'invalid resource version "{value}": resourceVersion must be a non-negative '
+                                 "64-bit integer")
     return int(value)
 
 

@@ -35,6 +35,7 @@ from ark.storage.store import (
     Delete,
     KeyExists,
     ListQuery,
+    ObjectTooLarge,
     Outcome,
     Page,
     Stale,
@@ -174,8 +175,11 @@ class ResourceStore:
     # Writes ---------------------------------------------------------------------------------
 
     def _commit(self, kind: Kind, namespace: str, name: str, outcome: Outcome, read: Stored | None) -> Written:
-        with storage_errors():
-            result = self.store.commit(kind.resource, namespace, name, outcome, read)
+        try:
+            with storage_errors():
+                result = self.store.commit(kind.resource, namespace, name, outcome, read)
+        except ObjectTooLarge as err:
+            raise errors.object_too_large(err.size, err.limit) from None
         return Written(result.obj, result.body, created=read is None, deleted=result.event == DELETED)
 
     def create(self, kind: Kind, namespace: str, obj: dict[str, Any], ctx: WriteContext) -> Written:

@@ -40,6 +40,15 @@ class Stale(Exception):
     """An update or delete found the object changed (or gone) since its caller read it."""
 
 
+class ObjectTooLarge(Exception):
+    """The encoded object is larger than the store takes (etcd's "request is too large")."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the object takes {size} bytes, limit is {limit}")
+        self.size = size
+        self.limit = limit
+
+
 class StorageUnavailable(Exception):
     """The database cannot serve now (down, unreachable, or its write lock is held too long)."""
 
@@ -124,6 +133,8 @@ def _where_key(table: Any, resource: str, namespace: str, name: str) -> Any:
 @dataclass
 class Store:
     engine: Engine
+    #: The largest object body stored; every write path ends here, so the bound holds for all.
+    max_object_bytes: int = 1_572_864
     on_commit: list[Callable[[int], None]] = field(default_factory=list)
     dialect: Dialect = field(init=False)
 
@@ -211,6 +222,10 @@ class Store:
         obj = outcome.obj
         obj["metadata"]["resourceVersion"] = str(rv)
         body = dumps(obj)
+        if len(body) > self.max_object_bytes and not isinstance(outcome, Delete):
+            size = len(body.encode())
+            if size > self.max_object_bytes:
+                raise ObjectTooLarge(size, self.max_object_bytes)
         key = {"resource": resource, "namespace": namespace, "name": name}
         where = _where_key(objects, resource, namespace, name)
         old_labels: dict = {}

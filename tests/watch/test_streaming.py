@@ -6,7 +6,6 @@ from __future__ import annotations
 import select
 import time
 
-import pytest
 from watchkit import (
     Stream,
     children,
@@ -23,7 +22,7 @@ from watchkit import (
     server_socket_states,
 )
 
-from tests.conftest import soak_scale
+from tests.conftest import soak
 
 
 def test_watch_response_is_chunked_and_flushed_per_event(api, server, namespace):
@@ -105,10 +104,9 @@ def test_a_client_that_goes_away_is_noticed_without_any_write(server, namespace)
             session.close()
 
 
-IDLE_WATCHES = soak_scale(200, 2000)
+IDLE_WATCHES = soak(200, 2000)
 
 
-@pytest.mark.soak
 def test_thousands_of_idle_watches_are_cheap(replica, namespace):
     """Many idle watches on one server (two workers): little memory each, and one write still
     reaches every one of them. Raw TLS sockets, read with select()."""
