@@ -17,7 +17,6 @@ watch also waits on the client socket, and a readable socket whose TCP peer has 
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -129,7 +128,7 @@ class Watcher:
 
 def _previous_at(change: Change) -> str:
     """The object before ``change``, stamped with the change's revision (a selector's DELETED)."""
-    previous = json.loads(change.prev_body or change.body)
+    previous = codec.loads(change.prev_body or change.body)
     previous["metadata"]["resourceVersion"] = str(change.rv)
     return codec.dumps(previous)
 
@@ -171,7 +170,7 @@ class Renderer:
     def _line(self, type_: str, body: str, with_columns: bool) -> bytes:
         if self.rep.form == representation.JSON:
             return ('{"type":"' + type_ + '","object":' + body + "}\n").encode()
-        obj = json.loads(body)
+        obj = codec.loads(body)
         if self.rep.form == representation.TABLE:
             converted = table.table(self.kind, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                                     self.include_object, self.rep.version, with_columns=with_columns)

@@ -24,6 +24,7 @@ import re
 from itertools import accumulate
 from typing import Any
 
+import orjson
 import yaml
 
 from ark.machinery.errors import bad_request, object_too_large
@@ -44,8 +45,12 @@ _JSON_GROWTH = 5
 
 
 def dumps(obj: Any) -> str:
-    """Compact JSON, as stored and as sent. Never NaN or Infinity: decoding keeps them out."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Compact JSON, as stored and as sent (orjson: the same text as the standard library's
+    compact form, several times faster). Never NaN or Infinity: decoding keeps them out."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # an integer beyond 64 bits, which free-form fields may hold
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def encoded_size(value: Any) -> int:
@@ -79,7 +84,10 @@ def nesting_depth(value: Any) -> int:
 
 def loads(text: str | bytes) -> Any:
     """JSON the server wrote itself (stored bodies); request bodies go through :func:`decode`."""
-    return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # an integer beyond 64 bits (see dumps)
+        return json.loads(text)
 
 
 class _Decoded:

@@ -19,7 +19,6 @@ slow or failing compaction never delays event delivery.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import random
 import time
@@ -31,6 +30,7 @@ import gevent
 import gevent.event
 import gevent.select
 
+from ark.machinery import codec
 from ark.observability.metrics import metrics
 from ark.storage.dialects import NOTIFY_CHANNEL
 from ark.storage.store import Store, history_complete_after
@@ -88,14 +88,14 @@ class Change:
     @property
     def labels(self) -> dict[str, str]:
         if self._labels is None:
-            self._labels = json.loads(self.body)["metadata"].get("labels") or {}
+            self._labels = codec.loads(self.body)["metadata"].get("labels") or {}
         return self._labels
 
     @property
     def prev_labels(self) -> dict[str, str]:
         if self._prev_labels is None:
             self._prev_labels = ({} if self.prev_body is None
-                                 else json.loads(self.prev_body)["metadata"].get("labels") or {})
+                                 else codec.loads(self.prev_body)["metadata"].get("labels") or {})
         return self._prev_labels
 
     def rendered(self, key: tuple, render: Callable[[], T]) -> T:

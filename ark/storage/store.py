@@ -13,7 +13,6 @@ change-log row are written together, so revision order is commit order.
 from __future__ import annotations
 
 import builtins
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ark.machinery import selectors
-from ark.machinery.codec import dumps
+from ark.machinery.codec import dumps, loads
 from ark.storage.dialects import Dialect, dialect_of
 from ark.storage.tables import changes, labels, objects, revision
 
@@ -80,7 +79,7 @@ class Stored:
 
     def obj(self) -> dict:
         """A fresh, mutable copy of the object."""
-        return json.loads(self.body)
+        return loads(self.body)
 
 
 @dataclass(frozen=True)
@@ -230,7 +229,7 @@ class Store:
         where = _where_key(objects, resource, namespace, name)
         old_labels: dict = {}
         if read is not None:
-            old_labels = json.loads(read.body)["metadata"].get("labels") or {}
+            old_labels = loads(read.body)["metadata"].get("labels") or {}
             where = and_(where, objects.c.resource_version == read.rv)
         if isinstance(outcome, Delete):
             event = DELETED
@@ -320,7 +319,7 @@ class Store:
         )
         out = []
         for r in conn.execute(stmt):
-            obj = json.loads(r.prev_body)
+            obj = loads(r.prev_body)
             if selectors.matches(query.label_selector, obj["metadata"].get("labels")):
                 out.append(((r.namespace, r.name), r.prev_body))
                 if fetch is not None and len(out) >= fetch:
