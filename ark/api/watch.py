@@ -51,6 +51,9 @@ BODY, PREVIOUS = "body", "previous"
 class Watcher:
     """One watch stream's view of the feed: a bounded queue of the changes on its route."""
 
+    __slots__ = ("capacity", "closed", "failure", "field_selector", "kind", "label_selector", "namespace",
+                 "on_failure", "queue", "ready", "route")
+
     def __init__(self, kind: Kind, namespace: str | None, label_selector, field_selector, capacity: int) -> None:
         self.kind = kind
         self.namespace = namespace
@@ -136,6 +139,8 @@ def _previous_at(change: Change) -> str:
 class Renderer:
     """Turns events into lines of the requested representation (bytes, one JSON object + newline)."""
 
+    __slots__ = ("columns_sent", "include_object", "kind", "rep", "sent")
+
     def __init__(self, kind: Kind, rep: representation.Representation, include_object: str) -> None:
         self.kind = kind
         self.rep = rep
@@ -212,6 +217,7 @@ class ClientMonitor:
     slow timer instead. ``abort()`` shuts the connection down under a stuck writer.
     """
 
+    __slots__ = ("_abort_timer", "_fd", "_io", "_sock", "_timer", "_wake", "gone")
     TCP_ESTABLISHED = 1
     RECHECK_SECONDS = (0.05, 1.0)  # first re-check soon (a FIN right after a close_notify), then slowly
 
@@ -223,7 +229,7 @@ class ClientMonitor:
         loop = gevent.get_hub().loop
         self._io = loop.io(self._fd, 1)  # 1: readable
         self._io.start(self._readable)
-        self._timer = loop.timer(self.RECHECK_SECONDS[0], self.RECHECK_SECONDS[1])
+        self._timer: Any = None  # made when first needed: most watches never need it
         self._abort_timer: Any = None
 
     @classmethod
@@ -239,13 +245,15 @@ class ClientMonitor:
         self._io.stop()  # level-triggered: stays readable; from now on, poll the TCP state
         self._check()
         if not self.gone:
+            self._timer = gevent.get_hub().loop.timer(*self.RECHECK_SECONDS)
             self._timer.start(self._check)
 
     def _check(self) -> None:
         if self.gone or not self._peer_closed():
             return
         self.gone = True
-        self._timer.stop()
+        if self._timer is not None:
+            self._timer.stop()
         self._wake.set()
 
     def _peer_closed(self) -> bool:
@@ -326,6 +334,9 @@ def serve(kind: Kind, namespace: str | None, options: ListOptions) -> Response:
 
 
 class _Stream:
+    __slots__ = ("bookmark_interval", "bookmarks", "covered", "end_bookmark", "feed", "initial", "monitor",
+                 "overflow_grace", "renderer", "sock", "start", "store", "timeout", "watcher")
+
     def __init__(self, store: Store, feed: ChangeFeed, watcher: Watcher, renderer: Renderer, sock: Any, *,
                  initial: bool, start: int, end_bookmark: bool, bookmarks: bool, timeout: float,
                  bookmark_interval: float, overflow_grace: float) -> None:

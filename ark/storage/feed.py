@@ -19,6 +19,8 @@ slow or failing compaction never delays event delivery.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import logging
 import random
 import time
@@ -47,7 +49,18 @@ BACKOFF_INITIAL, BACKOFF_MAX = 0.5, 10.0
 FAILURE_PAUSE = 1.0
 REWIND_CHECK_INTERVAL = 1.0  # when idle, check this often that the revision has not gone backwards
 
+RELEASE_AFTER = 1000  # this many watchers gone (and half of them): give their memory back to the system
+RELEASE_DELAY = 1.0
+
 _FEEDS: weakref.WeakSet[ChangeFeed] = weakref.WeakSet()
+
+
+def release_memory() -> None:
+    """Collect cycles and return freed heap pages to the system (glibc's malloc_trim): without it
+    a worker that once held thousands of watches keeps their memory for good."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def close_all_feeds() -> None:
@@ -141,6 +154,8 @@ class ChangeFeed:
         self._cursor: int | None = None  # read from the database when first needed, not at construction
         self.routes: dict[tuple[str, str | None], set[Subscriber]] = {}
         self.listening = False
+        self._count = 0
+        self._peak = 0  # the most subscribers since memory was last given back
         self._rewind_checked = 0.0
         self._wake = gevent.event.Event()
         self._greenlet: gevent.Greenlet | None = None
@@ -183,26 +198,38 @@ class ChangeFeed:
     def subscribe(self, subscriber: Subscriber) -> int:
         """Register ``subscriber``; returns the cursor at registration. Every change after it
         will be delivered; earlier ones are the subscriber's to read from the store."""
-        self.routes.setdefault(subscriber.route, set()).add(subscriber)
+        subscribers = self.routes.setdefault(subscriber.route, set())
+        if subscriber not in subscribers:
+            subscribers.add(subscriber)
+            self._count += 1
+            self._peak = max(self._peak, self._count)
         return self.cursor
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         subscribers = self.routes.get(subscriber.route)
-        if subscribers is not None:
+        if subscribers is not None and subscriber in subscribers:
             subscribers.discard(subscriber)
+            self._count -= 1
             if not subscribers:
                 del self.routes[subscriber.route]
+            if self._peak - self._count >= RELEASE_AFTER and self._count <= self._peak // 2:
+                self._peak = self._count
+                gevent.spawn_later(RELEASE_DELAY, release_memory)
 
     def close_all(self) -> None:
         """End every subscriber cleanly (graceful shutdown: watch clients resume elsewhere)."""
         for subscribers in list(self.routes.values()):
             for subscriber in list(subscribers):
                 subscriber.close()
+        self._forget_all()
+
+    def _forget_all(self) -> None:
         self.routes.clear()
+        self._count = 0
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self.routes.values())
+        return self._count
 
     # Reading -------------------------------------------------------------------------------
 
@@ -254,7 +281,7 @@ class ChangeFeed:
         for subscribers in list(self.routes.values()):
             for subscriber in list(subscribers):
                 subscriber.expire(f"the server's revision went back to {current}; list again")
-        self.routes.clear()
+        self._forget_all()
         self.cursor = current
 
     def _dispatch(self, change: Change) -> bool:
@@ -287,7 +314,7 @@ class ChangeFeed:
             for subscriber in list(subscribers):
                 subscriber.expire(f"too old resource version: the server's change feed fell behind the "
                                   f"compaction floor ({floor}); list again")
-        self.routes.clear()
+        self._forget_all()
 
     # PostgreSQL LISTEN ---------------------------------------------------------------------
 
