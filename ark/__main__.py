@@ -53,8 +53,11 @@ def serve(args: list[str]) -> int:
 
     prepare_multiprocess_dir()  # before anything records a metric in this process (see its module)
     from ark.security.tls import ensure_serving_cert, write_kubeconfig
-    from ark.server import ArkApplication, ServeError, check_port_free, gunicorn_options
+    from ark.server import ArkApplication, ServeError, check_port_free, check_startup, gunicorn_options
 
+    warning = check_startup(settings)
+    if warning:
+        logging.getLogger(PROG).warning("%s", warning)
     try:
         check_port_free(settings)
     except ServeError as exc:
@@ -63,7 +66,8 @@ def serve(args: list[str]) -> int:
     try:
         cert = ensure_serving_cert(settings)
         if settings.kubeconfig_out:
-            write_kubeconfig(settings.kubeconfig_out, settings.server_url(), cert.ca_file)
+            write_kubeconfig(settings.kubeconfig_out, settings.server_url(), cert.ca_file,
+                             placeholder_token=settings.auth_mode == "off")
             logging.getLogger(PROG).info("wrote kubeconfig %s", os.path.abspath(settings.kubeconfig_out))
     except OSError as exc:
         raise CommandError(f"{exc.filename or 'certificates'}: {(exc.strerror or str(exc)).lower()}") from None

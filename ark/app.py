@@ -11,7 +11,7 @@ import logging
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ark.api import discovery, health, metrics, openapi, resources
+from ark.api import discovery, health, metrics, openapi, resources, security
 from ark.api.request_info import compute_request_info
 from ark.machinery import codec
 from ark.machinery.errors import ApiError, internal, service_unavailable
@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def _status_response(error: ApiError) -> Response:
-    response = Response(codec.dumps(error.status()), status=error.code, mimetype="application/json")
+    status = error.status()
+    g.error_status = status  # the audit event records it
+    response = Response(codec.dumps(status), status=error.code, mimetype="application/json")
     for name, value in error.headers.items():
         response.headers[name] = value
     return response
@@ -61,8 +63,11 @@ def _add_warnings(response: Response) -> Response:
 def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app = Flask("ark")
     app.extensions[EXTENSION] = Services.create(settings, store)
+    # The request seam, in order: audit id, RequestInfo, authentication and authorization.
+    app.before_request(security.begin_audit)
     app.before_request(compute_request_info)
     app.before_request(metrics.start_request)
+    app.before_request(security.admit)
     for module in (discovery, openapi, health, metrics, resources):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(ApiError, _status_response)
@@ -71,4 +76,5 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app.register_error_handler(Exception, _unexpected)
     app.after_request(_add_warnings)
     app.after_request(metrics.finish_request)
+    app.after_request(security.finish_audit)
     return app

@@ -30,6 +30,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from ark.machinery.errors import ApiError
 from ark.observability.metrics import prepare_multiprocess_dir, remove_multiprocess_dir, worker_exited
+from ark.security.serving import ServingTLS
 from ark.security.tls import ServingCert, ensure_serving_cert
 from ark.settings import Settings
 from ark.storage.dialects import DIALECTS
@@ -47,6 +48,10 @@ GRACEFUL_TIMEOUT = 10
 KEEPALIVE = 75  # only turns keep-alive on: idle connections get ArkGeventWorker's head timeout
 WORKER_CLASS = "ark.server.ArkGeventWorker"
 WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a worker that failed to boot: the master stops
+
+
+#: The serving TLS of this worker process (set after fork, once its app is built).
+_worker_serving: ServingTLS | None = None
 
 
 class ServeError(Exception):
@@ -83,9 +88,23 @@ def gunicorn_options(settings: Settings, cert: ServingCert) -> dict[str, Any]:
     }
 
 
+def check_startup(settings: Settings) -> str | None:
+    """What must hold before gunicorn starts (ConfigError, one line, when not): auth mode off only
+    on loopback, the cluster's API configured in delegated mode. Returns a warning to log, if any."""
+    from ark.security.access import check_delegated
+
+    warning = settings.check_bind()
+    check_delegated(settings)
+    return warning
+
+
 def gunicorn_config(settings: Settings | None = None) -> dict[str, Any]:
-    """What config/gunicorn.conf.py exports. Runs in the master: makes/loads the serving certificate."""
+    """What config/gunicorn.conf.py exports. Runs in the master: checks the security settings,
+    makes/loads the serving certificate."""
     settings = settings if settings is not None else Settings.load()
+    warning = check_startup(settings)
+    if warning:
+        print(f"ark-apiserver: warning: {warning}", file=sys.stderr)
     prepare_multiprocess_dir()
     return gunicorn_options(settings, ensure_serving_cert(settings))
 
@@ -114,6 +133,7 @@ def _start_services(worker) -> None:
     compactor. A worker that cannot start makes gunicorn stop (its boot-error exit code)."""
     from ark.services import find_services
 
+    global _worker_serving
     app = worker.wsgi.app if isinstance(worker.wsgi, _BodyDeadlines) else worker.wsgi  # ArkGeventWorker wraps it
     app_services = find_services(app)
     if app_services is None:
@@ -123,6 +143,7 @@ def _start_services(worker) -> None:
     except Exception as err:  # noqa: BLE001 - reported in one line; the master halts on this exit code
         worker.log.error("ark-apiserver: cannot start: %s", " ".join(str(err).split()) or type(err).__name__)
         sys.exit(WORKER_BOOT_ERROR)
+    _worker_serving = app_services.security.serving
 
 
 def _end_watches_on_exit(worker) -> None:
@@ -138,12 +159,14 @@ def _end_watches_on_exit(worker) -> None:
 
 
 def _handshake_in_worker(config, default_ssl_context_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    """gunicorn's TLS context, whose sockets defer the handshake to ArkGeventWorker.handle.
+    """gunicorn's TLS context (called in each worker as it starts serving), whose sockets defer
+    the handshake to ArkGeventWorker.handle.
 
     gevent's server would otherwise shake hands before gunicorn sees the connection, without
-    any timeout: a client that connects and sends nothing would hold its socket for ever.
+    any timeout: a client that connects and sends nothing would hold its socket for ever. For
+    our app it is the context that renews itself (ark.security.serving), gunicorn's own else.
     """
-    context = default_ssl_context_factory()
+    context = _worker_serving.context() if _worker_serving is not None else default_ssl_context_factory()
     context.wrap_socket = functools.partial(context.wrap_socket, do_handshake_on_connect=False)  # type: ignore
     return context
 

@@ -17,6 +17,7 @@ from flask.sansio.app import App
 from ark.kinds import REGISTRY
 from ark.kinds.registry import Registry
 from ark.registry.store import ResourceStore
+from ark.security.access import Security
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
 from ark.storage.feed import ChangeFeed, Compactor
@@ -38,6 +39,7 @@ class Services:
     resources: ResourceStore
     feed: ChangeFeed
     compactor: Compactor
+    security: Security
     #: Extra ``/readyz`` checks by name: each raises while the server is not ready.
     readyz_checks: dict[str, Callable[[], object]] = field(default_factory=dict)
     #: Documents built once from the registry when their blueprint is registered.
@@ -47,25 +49,33 @@ class Services:
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None, registry: Registry = REGISTRY) -> Services:
         store = store if store is not None else Store(create_engine_for(settings), settings.max_object_bytes)
+        security = Security.create(settings)
+        delegation = security.delegation
         return cls(
             settings=settings,
             registry=registry,
             store=store,
-            resources=ResourceStore(store),
+            resources=ResourceStore(store, core=delegation.core_objects if delegation else None,
+                                    namespaces=delegation.namespaces if delegation else None),
             feed=ChangeFeed(store, settings.watch_poll_interval),
             compactor=Compactor(store, settings.history_retention, settings.history_min_revisions,
                                 settings.history_compaction_interval),
+            security=security,
+            readyz_checks=dict(security.readyz_checks),
         )
 
     def start(self) -> None:
-        """Refuse a database whose schema is behind, then start the feed and the compactor."""
+        """Refuse a database whose schema is behind, then start the feed, the compactor and
+        what keeps the security configuration current."""
         check_current_engine(self.store.engine)
         self.feed.start()
         self.compactor.start()
+        self.security.start()
 
     def stop(self) -> None:
         self.feed.stop()
         self.compactor.stop()
+        self.security.stop()
 
 
 def find_services(app: object) -> Services | None:

@@ -27,12 +27,23 @@ import yaml
 CONFIG_ENV = "ARK_CONFIG"
 STORAGE_DRIVERS = ("sqlite", "postgresql")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-AUTH_MODES = ("off",)
+AUTH_MODES = ("off", "delegated")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+#: Where Kubernetes mounts a pod's service-account token and the cluster's CA.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+#: The paths kube-apiserver's delegated authorization allows to everyone (k8s.io/apiserver's default).
+HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
 
 
 class ConfigError(Exception):
     """A setting has a bad value (or the config file cannot be used). The message is one line."""
+
+
+def in_cluster(env: Mapping[str, str], service_account_dir: str = SERVICE_ACCOUNT_DIR) -> bool:
+    """True in a pod with a service account: the cluster's API is there to delegate to."""
+    return bool(env.get("KUBERNETES_SERVICE_HOST")) and (Path(service_account_dir) / "token").is_file()
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,23 @@ class Settings:
     tls_sans: tuple[str, ...] = ()
     workers: int = 1
     auth_mode: str = "off"
+    insecure_allow_any_address: bool = False
+    authentication_kubeconfig: str | None = None
+    authorization_kubeconfig: str | None = None
+    authentication_token_webhook_cache_ttl: float = 10.0
+    authorization_webhook_cache_authorized_ttl: float = 10.0
+    authorization_webhook_cache_unauthorized_ttl: float = 10.0
+    authorization_always_allow_paths: tuple[str, ...] = HEALTH_PATHS
+    client_ca_file: str | None = None
+    requestheader_client_ca_file: str | None = None
+    requestheader_allowed_names: tuple[str, ...] = ()
+    requestheader_username_headers: tuple[str, ...] = ("X-Remote-User",)
+    requestheader_uid_headers: tuple[str, ...] = ()
+    requestheader_group_headers: tuple[str, ...] = ("X-Remote-Group",)
+    requestheader_extra_headers_prefix: tuple[str, ...] = ("X-Remote-Extra-",)
+    audit_log_path: str | None = None
+    audit_log_maxsize: int = 100
+    audit_log_maxbackup: int = 0
     kubeconfig_out: str | None = None
     watch_poll_interval: float = 0.1
     bookmark_interval: float = 60.0
@@ -101,9 +129,11 @@ class Settings:
         for spec in _SPECS:
             if spec.name in flags:
                 raw = flags[spec.name]
-                if spec.name == "tls_sans":
+                if spec.kind in _LIST_KINDS:
                     raw = ",".join(raw)
                 values[spec.name] = _parse_and_check(spec, raw, spec.flag)
+        if "auth_mode" not in values:
+            values["auth_mode"] = "delegated" if in_cluster(env) else "off"
         return cls(**values)
 
     @staticmethod
@@ -130,8 +160,10 @@ class Settings:
             choices = f": {', '.join(spec.choices)}" if len(spec.choices) > 1 else ""
             help_text = f"{spec.help}{choices} (env {spec.env}{', default ' + default if default else ''})"
             kwargs: dict[str, Any] = {"dest": spec.name, "metavar": spec.metavar, "help": help_text}
-            if spec.name == "tls_sans":
+            if spec.kind in _LIST_KINDS:
                 kwargs["action"] = "append"
+            elif spec.kind == "bool":
+                kwargs.update(nargs="?", const="true")
             groups[spec.section].add_argument(spec.flag, **kwargs)
         return parser
 
@@ -177,6 +209,18 @@ class Settings:
             host = "::1"
         return f"https://{_host_port(host, self.secure_port)}"
 
+    def check_bind(self) -> str | None:
+        """Refuse ``--auth-mode off`` on an address other machines can reach (ConfigError), unless
+        ``--insecure-allow-any-address`` says so; then return the warning to log."""
+        if self.auth_mode != "off" or _is_loopback(self.bind_address):
+            return None
+        if not self.insecure_allow_any_address:
+            raise ConfigError(f"--bind-address {self.bind_address} is reachable from other machines and --auth-mode "
+                              "off lets anyone who reaches it read, change and delete every object: use --auth-mode "
+                              "delegated, a loopback --bind-address, or --insecure-allow-any-address")
+        return (f"--auth-mode off on {self.bind_address} (--insecure-allow-any-address): anyone who can reach this "
+                "address can read, change and delete every object")
+
     def to_env(self) -> dict[str, str]:
         """The ARK_* environment that makes ``Settings.load(env=...)`` give back these settings."""
         out = {}
@@ -184,8 +228,10 @@ class Settings:
             value = getattr(self, spec.name)
             if value is None:
                 out[spec.env] = ""
-            elif spec.name == "tls_sans":
+            elif spec.kind in _LIST_KINDS:
                 out[spec.env] = ",".join(value)
+            elif spec.kind == "bool":
+                out[spec.env] = "true" if value else "false"
             else:
                 out[spec.env] = str(value)
         return out
@@ -195,7 +241,7 @@ class Settings:
 @dataclass(frozen=True)
 class _Spec:
     name: str
-    kind: Any  # int, float, str, "choice", "path", "optpath", "host", "duration", "sans"
+    kind: Any  # int, float, str, "choice", "path", "optpath", "host", "duration", "sans", "list", "bool"
     section: str
     help: str
     yaml: str | None = None  # dotted key in the YAML file
@@ -247,7 +293,11 @@ _SPECS: tuple[_Spec, ...] = (
           "(IP or DNS name; repeatable)", "server.tlsSANs", env_name="ARK_TLS_SAN", flag_name="--tls-san",
           metavar="NAME"),
     _Spec("workers", int, "server", "gunicorn worker processes", "server.workers", minimum=1, metavar="N"),
-    _Spec("auth_mode", "choice", "server", "authentication mode", "server.authMode", AUTH_MODES, metavar="MODE"),
+    _Spec("auth_mode", "choice", "server", "authentication and authorization: delegated to the cluster's API "
+          "(the default in a pod with a service account) or off (loopback only)", "server.authMode", AUTH_MODES,
+          metavar="MODE"),
+    _Spec("insecure_allow_any_address", "bool", "server", "allow --auth-mode off on a non-loopback --bind-address",
+          "server.insecureAllowAnyAddress", metavar="BOOL"),
     _Spec("kubeconfig_out", "optpath", "server", "write a kubeconfig for this server to FILE at start",
           "server.kubeconfigOut", metavar="FILE"),
     _Spec("max_body_bytes", int, "server", "largest request body accepted", "server.maxBodyBytes", minimum=1,
@@ -263,6 +313,45 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("max_watches", int, "watch", "open watches per worker process; one more is answered 429 with "
           "Retry-After", "watch.maxWatches", minimum=1, metavar="N"),
     _Spec("log_level", "choice", "server", "log level", "server.logLevel", LOG_LEVELS, metavar="LEVEL"),
+    _Spec("authentication_kubeconfig", "optpath", "authentication", "kubeconfig of the cluster's API for "
+          "TokenReviews, the authentication ConfigMap and namespaces (default: the in-cluster service account)",
+          "authentication.kubeconfig", metavar="FILE"),
+    _Spec("authentication_token_webhook_cache_ttl", "duration", "authentication", "how long TokenReview answers "
+          "are cached", "authentication.tokenWebhookCacheTTL", minimum=0, metavar="SECONDS"),
+    _Spec("client_ca_file", "optpath", "authentication", "CA bundle for client certificates (user = CN, groups = "
+          "O); default: client-ca-file of kube-system/extension-apiserver-authentication",
+          "authentication.clientCAFile", metavar="FILE"),
+    _Spec("requestheader_client_ca_file", "optpath", "authentication", "CA bundle of the front proxy "
+          "(kube-apiserver); given, the --requestheader-* flags replace the ConfigMap's front-proxy settings",
+          "authentication.requestHeader.clientCAFile", metavar="FILE"),
+    _Spec("requestheader_allowed_names", "list", "authentication", "front-proxy certificate CNs trusted to set the "
+          "user headers (empty: any CN from the front-proxy CA)", "authentication.requestHeader.allowedNames",
+          metavar="NAMES"),
+    _Spec("requestheader_username_headers", "headers", "authentication", "headers carrying the user name",
+          "authentication.requestHeader.usernameHeaders", metavar="HEADERS"),
+    _Spec("requestheader_uid_headers", "headers", "authentication", "headers carrying the user's UID",
+          "authentication.requestHeader.uidHeaders", metavar="HEADERS"),
+    _Spec("requestheader_group_headers", "headers", "authentication", "headers carrying the user's groups",
+          "authentication.requestHeader.groupHeaders", metavar="HEADERS"),
+    _Spec("requestheader_extra_headers_prefix", "headers", "authentication", "header prefixes carrying the user's "
+          "extra attributes", "authentication.requestHeader.extraHeadersPrefix", metavar="PREFIXES"),
+    _Spec("authorization_kubeconfig", "optpath", "authorization", "kubeconfig of the cluster's API for "
+          "SubjectAccessReviews (default: the in-cluster service account)", "authorization.kubeconfig",
+          metavar="FILE"),
+    _Spec("authorization_always_allow_paths", "paths", "authorization", "paths allowed without a "
+          "SubjectAccessReview (a trailing * matches a prefix)", "authorization.alwaysAllowPaths", metavar="PATHS"),
+    _Spec("authorization_webhook_cache_authorized_ttl", "duration", "authorization", "how long allowed "
+          "SubjectAccessReview answers are cached", "authorization.webhookCacheAuthorizedTTL", minimum=0,
+          metavar="SECONDS"),
+    _Spec("authorization_webhook_cache_unauthorized_ttl", "duration", "authorization", "how long denied "
+          "SubjectAccessReview answers are cached", "authorization.webhookCacheUnauthorizedTTL", minimum=0,
+          metavar="SECONDS"),
+    _Spec("audit_log_path", "optpath", "audit", "write audit events (audit.k8s.io/v1 JSON lines, level Metadata) "
+          "to FILE; - for stdout", "audit.logPath", metavar="FILE"),
+    _Spec("audit_log_maxsize", int, "audit", "megabytes an audit log file reaches before it is rotated",
+          "audit.logMaxSize", minimum=1, metavar="MB"),
+    _Spec("audit_log_maxbackup", int, "audit", "rotated audit log files kept (0: all)", "audit.logMaxBackup",
+          minimum=0, metavar="N"),
     _Spec("watch_poll_interval", "duration", "watch", "how often each process polls the change log on SQLite "
           "(PostgreSQL: LISTEN/NOTIFY)", "watch.pollInterval", positive=True, metavar="SECONDS"),
     _Spec("bookmark_interval", "duration", "watch", "interval between BOOKMARK events on watches",
@@ -284,9 +373,12 @@ _BY_NAME = {spec.name: spec for spec in _SPECS}
 _BY_YAML = {spec.yaml: spec for spec in _SPECS if spec.yaml}
 assert set(_BY_NAME) == {f.name for f in dataclasses.fields(Settings)}, "every Settings field needs a _Spec"
 
+_LIST_KINDS = ("sans", "list", "headers", "paths")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -296,8 +388,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _format_default(spec: _Spec) -> str:
     default = next(f.default for f in dataclasses.fields(Settings) if f.name == spec.name)
-    if spec.name == "postgres_password" or default in (None, ()):
+    if spec.name == "postgres_password" or default in (None, (), False):
         return ""
+    if isinstance(default, tuple):
+        return ",".join(default)
     return str(default)
 
 
@@ -334,10 +428,19 @@ def _parse(spec: _Spec, raw: Any, source: str) -> Any:
         if not match:
             raise bad("a duration in seconds (e.g. 0.5, 60, 250ms, 15m)")
         return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    if kind == "sans":
+    if kind in _LIST_KINDS:
         items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
-        sans = (str(item).strip() for item in items)
-        return tuple(san[1:-1] if san.startswith("[") and san.endswith("]") else san for san in sans if san)
+        values = tuple(value for value in (str(item).strip() for item in items) if value)
+        if kind == "sans":
+            return tuple(san[1:-1] if san.startswith("[") and san.endswith("]") else san for san in values)
+        return values
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise bad("true or false")
     if kind == "optpath":
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             return None
@@ -388,6 +491,16 @@ def _check(spec: _Spec, value: Any, source: str) -> None:
         for san in value:
             if not isinstance(san, str) or not _is_host(san):
                 raise ConfigError(f"{source}: must be IP addresses or DNS names, got {_quote(san)}")
+    elif kind == "headers":
+        for header in value:
+            if not _HEADER_NAME.match(header):
+                raise ConfigError(f"{source}: must be HTTP header names, got {_quote(header)}")
+    elif kind == "paths":
+        for path in value:
+            if not path.startswith("/"):
+                raise ConfigError(f"{source}: must be paths starting with /, got {_quote(path)}")
+    elif kind == "bool" and not isinstance(value, bool):
+        fail("true or false")
     elif kind is str:
         if not isinstance(value, str) or not value.strip():
             fail("a non-empty string")
@@ -409,6 +522,14 @@ def _is_host(value: str) -> bool:
         return bool(_HOSTNAME.match(value)) or (value.startswith("*.") and bool(_HOSTNAME.match(value[2:])))
 
 
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: only this machine can connect."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower().rstrip(".") == "localhost" or host.lower().rstrip(".").endswith(".localhost")
+
+
 def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -428,7 +549,8 @@ def _from_yaml_file(path: str, source: str) -> dict[str, Any]:
     if document is None:
         return {}
     if not isinstance(document, dict):
-        raise ConfigError(f"config file {path}: must be a mapping with storage, server and watch sections")
+        sections = ", ".join(sorted({key.split(".")[0] for key in _BY_YAML}))
+        raise ConfigError(f"config file {path}: must be a mapping with these sections: {sections}")
     values: dict[str, Any] = {}
     _walk(document, "", path, values)
     return values

@@ -13,7 +13,7 @@ from typing import Any
 import gevent
 from flask import Blueprint, Response, g, request
 
-from ark.api import representation, watch
+from ark.api import representation, security, watch
 from ark.api.decoding import FieldPruner, decode_object, object_media_type, read_body, request_media_type
 from ark.api.request_info import RequestInfo, request_info
 from ark.kinds.registry import GROUP, Kind
@@ -217,6 +217,7 @@ def _create(kind: Kind, namespace: str) -> Response:
     FieldPruner(kind, options, _warnings(), duplicates).normalize(obj)
     _tracked(kind, None, obj, _manager(options))
     written = _resources().create(kind, namespace, obj, _context(options))
+    security.note_written(written.obj["metadata"]["name"])
     return _render_object(kind, written.body, 201)
 
 

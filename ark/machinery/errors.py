@@ -150,13 +150,46 @@ def object_too_large(size: int, limit: int) -> ApiError:
                     f"Request entity too large: the object would take {size} bytes once stored, limit is {limit}")
 
 
+def unauthorized() -> ApiError:
+    """401: the request's credentials were presented and refused (kube-apiserver says no more)."""
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def forbidden(group: str, resource: str, name: str, why: str) -> ApiError:
+    """403 (apimachinery ``NewForbidden``): ``queries.ark.mckinsey.com "q1" is forbidden: <why>``;
+    ``forbidden: <why>`` for a path that is not a resource."""
+    qualified = f"{resource}.{group}" if group else resource
+    if not qualified:
+        message = f"forbidden: {why}"
+    elif not name:
+        message = f"{qualified} is forbidden: {why}"
+    else:
+        message = f'{qualified} "{name}" is forbidden: {why}'
+    details = {key: value for key, value in (("name", name), ("group", group), ("kind", resource)) if value}
+    return ApiError(403, "Forbidden", message, details)
+
+
+def namespace_not_found(namespace: str) -> ApiError:
+    """404 for a create into a namespace the cluster does not have (NamespaceLifecycle)."""
+    return ApiError(404, "NotFound", f'namespaces "{namespace}" not found', {"name": namespace, "kind": "namespaces"})
+
+
+def namespace_terminating(kind: Kind, name: str, namespace: str) -> ApiError:
+    """403 for a create into a namespace being deleted (NamespaceLifecycle), with the cause clients check."""
+    error = forbidden(kind.group, kind.plural, name, f"unable to create new content in namespace {namespace} "
+                                                     "because it is being terminated")
+    assert error.details is not None
+    error.details["causes"] = [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being "
+                                "terminated", "field": "metadata.namespace"}]
+    return error
+
+
 def internal(message: str) -> ApiError:
     return ApiError(500, "InternalError", f"Internal error occurred: {message}")
 
 
 def not_found_path() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
-
 
 
 def service_unavailable(message: str, retry_after_seconds: int = 1) -> ApiError:

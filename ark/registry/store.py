@@ -108,12 +108,22 @@ class StoreLookup:
         return self.core_objects.get(resource, namespace, name)
 
 
+class NamespaceTerminating(Exception):
+    """Raised by a NamespaceLifecycle for a namespace being deleted: the store answers with
+    kube-apiserver's 403 for the object being created, which only it knows."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
+        self.namespace = namespace
+
+
 class NamespaceLifecycle(Protocol):
     """Whether objects may be created in a namespace (kube-apiserver's NamespaceLifecycle)."""
 
     def check_create(self, namespace: str) -> None:
-        """Raise the ApiError kube-apiserver answers (404 for a missing namespace, 403 for one
-        that is terminating) when nothing may be created in ``namespace``."""
+        """Raise when nothing may be created in ``namespace``: the ApiError kube-apiserver
+        answers for a missing one (``errors.namespace_not_found``, 404), NamespaceTerminating
+        for one being deleted (the store makes it the 403 naming the object)."""
 
 
 class ResourceStore:
@@ -184,7 +194,10 @@ class ResourceStore:
 
     def create(self, kind: Kind, namespace: str, obj: dict[str, Any], ctx: WriteContext) -> Written:
         if self.namespaces is not None:
-            self.namespaces.check_create(namespace)
+            try:
+                self.namespaces.check_create(namespace)
+            except NamespaceTerminating as err:
+                raise errors.namespace_terminating(kind, obj["metadata"].get("name") or "", err.namespace) from None
         strategy = kind.strategy
         strategy.prepare_for_create(obj)
         metadata = obj["metadata"]

@@ -66,6 +66,14 @@ def ensure_serving_cert(settings) -> ServingCert:
     return ServingCert(str(cert_dir / SERVING_CERT), str(cert_dir / SERVING_KEY), str(cert_dir / CA_CERT))
 
 
+def serving_files(settings) -> tuple[str, str]:
+    """The certificate and key files served (given, or made in ``cert_dir`` by ensure_serving_cert)."""
+    if settings.tls_cert_file:
+        return settings.tls_cert_file, settings.tls_private_key_file
+    cert_dir = Path(settings.cert_dir).expanduser().resolve()
+    return str(cert_dir / SERVING_CERT), str(cert_dir / SERVING_KEY)
+
+
 def wanted_sans(settings) -> tuple[str, ...]:
     """The SANs the serving certificate must cover, defaults first, without duplicates."""
     names = list(DEFAULT_SANS)
@@ -80,18 +88,18 @@ def wanted_sans(settings) -> tuple[str, ...]:
     return tuple(out)
 
 
-def write_kubeconfig(path, server_url: str, ca_file) -> None:
+def write_kubeconfig(path, server_url: str, ca_file, placeholder_token: bool = True) -> None:
     """A kubeconfig (cluster/context/user "ark") embedding the CA.
 
-    Auth mode is off, so the token is a placeholder the server ignores; kubectl needs some
-    credential, or it stops to prompt for a username and password.
+    With auth mode off the token is a placeholder the server ignores (kubectl wants some
+    credential); in delegated mode there is none: add your own, or go through kube-apiserver.
     """
     ca_data = base64.b64encode(Path(ca_file).read_bytes()).decode("ascii")
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "ark", "cluster": {"server": server_url, "certificate-authority-data": ca_data}}],
-        "users": [{"name": "ark", "user": {"token": "ark-auth-mode-off"}}],
+        "users": [{"name": "ark", "user": {"token": "ark-auth-mode-off"} if placeholder_token else {}}],
         "contexts": [{"name": "ark", "context": {"cluster": "ark", "user": "ark"}}],
         "current-context": "ark",
         "preferences": {},

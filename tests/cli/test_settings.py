@@ -185,7 +185,7 @@ def test_to_env_round_trips():
         (["--workers", "0"], {}, "--workers: must be at least 1, got 0"),
         (["--watch-poll-interval", "soon"], {}, "--watch-poll-interval: must be a duration"),
         (["--watch-poll-interval", "0"], {}, "--watch-poll-interval: must be greater than 0"),
-        (["--auth-mode", "token"], {}, '--auth-mode: must be off, got "token"'),
+        (["--auth-mode", "token"], {}, '--auth-mode: must be off or delegated, got "token"'),
         (["--postgres-sslmode", "maybe"], {}, "--postgres-sslmode: must be one of disable, allow, prefer"),
         (["--tls-san", "not a name"], {}, '--tls-san: must be IP addresses or DNS names, got "not a name"'),
         (["--bind-address", "no such host!"], {}, "--bind-address: must be an IP address or host name"),
