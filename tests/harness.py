@@ -119,15 +119,18 @@ class Server(Served):
     database: Database | None = None
 
 
-def launch(command: Sequence[str], workdir: Path, port: int) -> Served:
-    """Start ``command`` (which serves https://127.0.0.1:``port`` with its CA in
-    ``workdir/certs``) and return once ``/readyz`` answers 200."""
+def launch(command: Sequence[str], workdir: Path, port: int, ca_file: Path | None = None,
+           wait: bool = True) -> Served:
+    """Start ``command`` (which serves https://127.0.0.1:``port`` with its CA in ``workdir/certs``,
+    or the one ``ca_file`` names) and return once ``/readyz`` answers 200 (at once: ``wait=False``)."""
     log = workdir / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARK_")}
     with open(log, "ab") as out:
         process = subprocess.Popen(list(command), cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"https://127.0.0.1:{port}"
-    ca_file = workdir / "certs" / "ca.crt"
+    ca_file = ca_file or workdir / "certs" / "ca.crt"
+    if not wait:
+        return Served(url, port, ca_file, process, log)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -143,13 +146,14 @@ def launch(command: Sequence[str], workdir: Path, port: int) -> Served:
     raise RuntimeError(f"server did not become ready:\n{log.read_text()}")
 
 
-def start_server(database: Database, workdir: Path, workers: int = 2, extra: Sequence[str] = ()) -> Server:
+def start_server(database: Database, workdir: Path, workers: int = 2, extra: Sequence[str] = (),
+                 ca_file: Path | None = None, wait: bool = True) -> Server:
     port = free_port()
     kubeconfig = workdir / "kubeconfig"
     command = [sys.executable, "-m", "ark", "serve", *database.flags, "--bind-address", "127.0.0.1",
                "--secure-port", str(port), "--cert-dir", str(workdir / "certs"), "--kubeconfig-out", str(kubeconfig),
                "--workers", str(workers), *extra]
-    served = launch(command, workdir, port)
+    served = launch(command, workdir, port, ca_file, wait)
     return Server(served.url, served.port, served.ca_file, served.process, served.log, kubeconfig, database)
 
 

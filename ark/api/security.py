@@ -6,8 +6,8 @@
    so a list or a watch is authorized once, at its start. In delegated mode, until the
    authentication configuration is loaded only the always-allowed paths are served (503 else).
 4. :func:`finish_audit` (after the view, errors included): the ``Audit-Id`` response header and
-   the audit events — ``ResponseComplete`` once the response is sent (for a watch, when it ends),
-   and ``ResponseStarted`` when a watch's stream begins. Health checks are not audited.
+   the audit events — ``ResponseComplete`` as the response leaves (for a streamed one, a watch,
+   when it ends, after a ``ResponseStarted`` as it begins). Health checks are not audited.
 """
 from __future__ import annotations
 
@@ -114,7 +114,10 @@ def finish_audit(response: Response) -> Response:
         return response
     status = g.get("error_status")
     code = response.status_code
-    if audit.long_running and response.is_streamed:
+    if not response.is_streamed:  # written before the response leaves: nothing is served unaudited
+        log.write(audit.event("ResponseComplete", code, status))
+        return response
+    if audit.long_running:
         log.write(audit.event("ResponseStarted", code, status))
     response.call_on_close(lambda: log.write(audit.event("ResponseComplete", code, status)))
     return response

@@ -11,6 +11,7 @@ starts keeping the authentication ConfigMap and the namespaces current.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,11 @@ from ark.security.tls import serving_files
 from ark.settings import Settings
 
 AUTHENTICATION_KUBECONFIG, AUTHORIZATION_KUBECONFIG = "--authentication-kubeconfig", "--authorization-kubeconfig"
+#: How long a worker waits for the authentication ConfigMap before it accepts connections: a probe
+#: finding one worker ready should not send clients to another that would still answer 503.
+STARTUP_WAIT_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,6 +92,9 @@ class Security:
                 client.config()
             self.delegation.config.start()
             self.delegation.namespaces.start()
+            if not self.delegation.config.wait_loaded(STARTUP_WAIT_SECONDS):
+                log.warning("authentication: serving before %s: /readyz fails and requests are answered 503 "
+                            "until it is", self.delegation.config.problem())
 
     def stop(self) -> None:
         if self.delegation is not None:

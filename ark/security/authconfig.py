@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gevent.event
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import crypto
@@ -193,6 +194,9 @@ class AuthConfigSource:
             self.reflector = Reflector(client, CONFIGMAP_PATH, CONFIGMAP, self._replace, self._event,
                                        field_selector=f"metadata.name={CONFIGMAP_NAME}")
         self._snapshot: tuple[tuple[Any, ...], AuthenticationConfig] | None = None
+        self._loaded = gevent.event.Event()
+        if self.reflector is None:
+            self._loaded.set()
 
     def check_files(self) -> None:
         """Read the CA files given by flags (ConfigError names the flag when one is unusable)."""
@@ -204,6 +208,10 @@ class AuthConfigSource:
         self.check_files()
         if self.reflector is not None:
             self.reflector.start()
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the first read of the ConfigMap; True once read."""
+        return bool(self._loaded.wait(timeout))
 
     def stop(self) -> None:
         if self.reflector is not None:
@@ -236,6 +244,7 @@ class AuthConfigSource:
             log.info("authentication: loaded %s (client CA: %s, front proxy: %s)", CONFIGMAP,
                      "yes" if part.client_ca else "no", "yes" if part.request_header else "no")
         self.cluster = part
+        self._loaded.set()
 
     # Snapshots -------------------------------------------------------------------------------
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import requests
@@ -25,6 +26,7 @@ from tests.deploy.kubeapi import Aggregation, KubeAPI, auth_configmap, kube_api,
 from tests.security.pki import CA, Pair
 
 GROUP_PATH = "/apis/ark.mckinsey.com/v1alpha1"
+T = TypeVar("T")
 FRONT_PROXY_CN = "front-proxy-client"
 
 
@@ -155,17 +157,20 @@ def pki(tmp_path_factory) -> PKI:
 
 
 @contextmanager
-def delegated_server(database: Database, workdir: Path, pki: PKI, extra: tuple[str, ...] = (),
-                     workers: int = 2) -> Iterator[Delegated]:
-    """The stand-in (ConfigMap with both CAs), then the server on ``database`` delegating to it,
-    then the stand-in aggregating the server."""
+def delegated_server(database: Database, workdir: Path, pki: PKI, extra: tuple[str, ...] = (), workers: int = 2,
+                     ca_file: Path | None = None, prepare: Callable[[KubeAPI], None] | None = None,
+                     wait: bool = True) -> Iterator[Delegated]:
+    """The stand-in (ConfigMap with both CAs; ``prepare`` may change it), then the server on
+    ``database`` delegating to it, then the stand-in aggregating the server."""
     with kube_api(workdir) as cluster:
         policy = Policy()
         cluster.authorize = policy
         cluster.add(auth_configmap(pki.client_ca.pem, pki.front_proxy_ca.pem, (FRONT_PROXY_CN,)))
+        if prepare is not None:
+            prepare(cluster)
         audit_log = workdir / "audit" / "audit.log"
         flags = [*delegation_flags(cluster, workdir), "--audit-log-path", str(audit_log), *extra]
-        server = start_server(database, workdir, workers=workers, extra=flags)
+        server = start_server(database, workdir, workers=workers, extra=flags, ca_file=ca_file, wait=wait)
         try:
             cluster.aggregate(Aggregation(server.url, str(server.ca_file), *pki.front_proxy.files()))
             yield Delegated(server, cluster, pki, policy, audit_log, workdir)
@@ -201,4 +206,14 @@ class _Factory:
         return path
 
 
-Check = Callable[[], bool]
+
+def eventually(check: Callable[[], T | None], what: str, attempts: int = 300, pause: float = 0.05) -> T:
+    """The first truthy answer of ``check`` (mind that a requests Response is falsy unless 2xx),
+    asked at most ``attempts`` times: the server notices changes in the cluster or on disk by
+    itself; this waits for it to have done so."""
+    for _ in range(attempts):
+        answer = check()
+        if answer:
+            return answer
+        time.sleep(pause)
+    raise AssertionError(f"{what}: not after {attempts} tries")
