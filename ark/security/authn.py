@@ -18,8 +18,11 @@ with commas, so group and extra values are split on commas: a group name cannot 
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +34,7 @@ from OpenSSL import crypto
 
 from ark.cluster.client import ClusterClient, ClusterError
 from ark.machinery import errors
-from ark.security.authconfig import AuthConfigSource, RequestHeaderConfig
+from ark.security.authconfig import AuthConfigSource, AuthenticationConfig, RequestHeaderConfig
 from ark.security.cache import ExpiringCache
 
 log = logging.getLogger(__name__)
@@ -141,10 +144,28 @@ class TokenReviewer:
                         tuple(str(group) for group in user.get("groups") or ()), extra)
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """What a client certificate is, for one authentication configuration."""
+
+    config: AuthenticationConfig
+    good_until: float  # time.monotonic(): a minute after the check, or when the certificate expires
+    common_name: str
+    organizations: tuple[str, ...]
+    by_front_proxy_ca: bool
+    by_client_ca: bool
+
+
 class Authenticator:
+    #: Verifying a certificate costs about half a millisecond; the front proxy sends the same one
+    #: with every request, so verdicts are kept a little while (and dropped when the CAs change).
+    VERDICT_SECONDS = 60.0
+    VERDICTS = 256
+
     def __init__(self, config: AuthConfigSource, tokens: TokenReviewer) -> None:
         self.config = config
         self.tokens = tokens
+        self._verdicts: OrderedDict[bytes, _Verdict] = OrderedDict()
 
     def authenticate(self, peer_certificate: bytes | None, headers: Mapping[str, str]) -> UserInfo:
         """The request's user; raises 401 for refused credentials, 503 when they cannot be checked."""
@@ -169,13 +190,11 @@ class Authenticator:
         config = self.config.current()
         if config is None:
             return None
-        certificate = crypto.load_certificate(crypto.FILETYPE_ASN1, der)
-        parsed = certificate.to_cryptography()
-        common_names = _names(parsed, NameOID.COMMON_NAME)
-        common_name = common_names[0] if common_names else ""
+        verdict = self._verdict(config, der)
+        common_name = verdict.common_name
         proxy = config.request_header
         if proxy is not None:
-            if not proxy.ca.verifies(certificate):
+            if not verdict.by_front_proxy_ca:
                 refused.append(f"the client certificate (CN {common_name!r}) is not signed by the front-proxy CA")
             elif proxy.allowed_names and common_name not in proxy.allowed_names:
                 refused.append(f"the front-proxy certificate's CN {common_name!r} is not an allowed name "
@@ -185,10 +204,31 @@ class Authenticator:
                 if named is not None:
                     return named
         if config.client_ca is not None:
-            if not config.client_ca.verifies(certificate):
+            if not verdict.by_client_ca:
                 refused.append(f"the client certificate (CN {common_name!r}) is not signed by the client CA")
             elif common_name:
                 fingerprint = hashlib.sha256(der).hexdigest()
-                return UserInfo(common_name, groups=tuple(_names(parsed, NameOID.ORGANIZATION_NAME)),
+                return UserInfo(common_name, groups=verdict.organizations,
                                 extra={CREDENTIAL_ID: (f"X509SHA256={fingerprint}",)})
         return None
+
+    def _verdict(self, config: AuthenticationConfig, der: bytes) -> _Verdict:
+        now = time.monotonic()
+        known = self._verdicts.get(der)
+        if known is not None and known.config is config and now < known.good_until:
+            self._verdicts.move_to_end(der)
+            return known
+        certificate = crypto.load_certificate(crypto.FILETYPE_ASN1, der)
+        parsed = certificate.to_cryptography()
+        common_names = _names(parsed, NameOID.COMMON_NAME)
+        proxy, client = config.request_header, config.client_ca
+        expires_in = (parsed.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()
+        verdict = _Verdict(config, now + min(self.VERDICT_SECONDS, expires_in), common_names[0] if common_names else "",
+                           tuple(_names(parsed, NameOID.ORGANIZATION_NAME)),
+                           proxy is not None and proxy.ca.verifies(certificate),
+                           client is not None and client.verifies(certificate))
+        self._verdicts[der] = verdict
+        self._verdicts.move_to_end(der)
+        while len(self._verdicts) > self.VERDICTS:
+            self._verdicts.popitem(last=False)
+        return verdict

@@ -19,7 +19,7 @@ from cryptography import x509
 
 from ark.kinds import GROUP, REGISTRY
 from ark.security.tls import ensure_serving_cert
-from ark.settings import AUTH_MODES, ConfigError, Settings
+from ark.settings import Settings
 from tests.deploy.conftest import CHART, NAMESPACE, POSTGRESQL_VALUES, RELEASE, objects_of, one, value_args
 
 KUBERNETES_VERSION = "1.37.0"
@@ -327,17 +327,22 @@ def test_the_server_settings_are_ones_the_server_reads(variant):
         assert name in known, f"the server has no setting {name}"
         env[name] = value if isinstance(value, str) else "from-a-secret"
     assert env["ARK_AUTH_MODE"] == "delegated"
-    if "delegated" not in AUTH_MODES:  # the security issue adds it; until then the server refuses it
-        with pytest.raises(ConfigError, match="ARK_AUTH_MODE"):
-            Settings.load(env=env)
-        env["ARK_AUTH_MODE"] = "off"
     settings = Settings.load(env=env)
-    assert (settings.bind_address, settings.auth_mode in ("delegated", "off")) == ("0.0.0.0", True)
+    assert (settings.bind_address, settings.auth_mode) == ("0.0.0.0", "delegated")
+    settings.check_bind()  # all addresses are fine with delegated authentication
+    # The pod's service account is the cluster's API (no kubeconfig), and it audits to stdout.
+    assert (settings.authentication_kubeconfig, settings.authorization_kubeconfig) == (None, None)
+    assert settings.audit_log_path == "-"
     assert (settings.tls_cert_file, settings.tls_private_key_file) == ("/etc/ark/tls/tls.crt", "/etc/ark/tls/tls.key")
     tls = next(v for v in pod_spec(objects)["volumes"] if v["name"] == "tls")
     mount = next(m for m in server_container(objects)["volumeMounts"] if m["name"] == "tls")
     assert {f"{mount['mountPath']}/{item['path']}" for item in tls["secret"]["items"]} == \
         {settings.tls_cert_file, settings.tls_private_key_file}
+
+
+def test_the_audit_log_goes_to_stdout_unless_turned_off(render):
+    assert "ARK_AUDIT_LOG_PATH" not in env_of(server_container(render(sets={"server.auditLogPath": ""})))
+    assert env_of(server_container(render()))["ARK_AUDIT_LOG_PATH"] == "-"
 
 
 def test_the_setting_names_are_values_so_a_renamed_flag_is_one_line(render):
@@ -386,6 +391,7 @@ def test_the_service_account_gets_what_delegated_auth_needs(sqlite_objects):
     granted = {(group, resource, verb) for rule in rules for group in rule["apiGroups"]
                for resource in rule["resources"] for verb in rule["verbs"]}
     assert {("", "namespaces", verb) for verb in ("get", "list", "watch")} <= granted
+    assert {("", resource, "get") for resource in ("secrets", "configmaps", "services")} <= granted  # admission
     assert ("authentication.k8s.io", "tokenreviews", "create") in granted
     assert ("authorization.k8s.io", "subjectaccessreviews", "create") in granted
 
@@ -428,6 +434,7 @@ def test_a_namespace_object_only_when_asked(render, sqlite_objects):
     ({"tls.mode": "existingSecret", "tls.existingSecret.name": "mine"},
      "set tls.existingSecret.caBundle (PEM) or put it under ca.crt in Secret ark-system/mine"),
     ({"server.env": {"HISTORY_RETENTION": "900"}}, "'HISTORY_RETENTION' does not match pattern '^ARK_[A-Z0-9_]+$'"),
+    ({"server.authMode": "token"}, "at '/server/authMode': value must be one of 'delegated', 'off'"),
 ])
 def test_bad_values_fail_to_render_with_a_message_that_says_what_to_set(helm, sets, message):
     result = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *value_args((), sets), check=False)

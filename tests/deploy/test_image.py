@@ -25,9 +25,10 @@ import requests
 from ark.__main__ import COMMANDS
 from ark.security.tls import ServingCert
 from ark.server import gunicorn_options
-from ark.settings import AUTH_MODES, Settings
+from ark.settings import Settings
 from tests.conftest import REPO, free_port
 from tests.deploy.conftest import one
+from tests.deploy.kubeapi import KubeAPI, auth_configmap, kube_api
 
 RUNTIME_FILES = {"alembic.ini", "wsgi.py", "alembic", "config", "ark"}
 
@@ -198,7 +199,13 @@ def lay_out(stage: Stage, app: Path) -> None:
 
 
 def test_the_copied_files_alone_migrate_with_alembic_and_serve(runtime, tmp_path):
-    """The image's /app, rebuilt from the Dockerfile's COPY lines, run with the image's environment."""
+    """The image's /app, rebuilt from the Dockerfile's COPY lines, run with the image's environment:
+    delegated authentication against a stand-in kube-apiserver."""
+    with kube_api(tmp_path / "cluster") as cluster:
+        _serve_the_copied_files(runtime, tmp_path, cluster)
+
+
+def _serve_the_copied_files(runtime: Stage, tmp_path: Path, cluster: KubeAPI) -> None:
     app = tmp_path / "app"
     lay_out(runtime, app)
     assert {p.name for p in app.iterdir()} == RUNTIME_FILES
@@ -217,8 +224,11 @@ def test_the_copied_files_alone_migrate_with_alembic_and_serve(runtime, tmp_path
         "ARK_SQLITE_PATH": str(tmp_path / "data" / "ark.db"),
         "ARK_CERT_DIR": str(tmp_path / "certs"),
     })
-    if "delegated" not in AUTH_MODES:  # the security issue adds it (and a cluster to delegate to)
-        env["ARK_AUTH_MODE"] = "off"
+    assert env["ARK_AUTH_MODE"] == "delegated"
+    # The pod's service account stands for the cluster in a pod; here a kubeconfig of the stand-in does.
+    cluster.add(auth_configmap(Path(cluster.ca_file).read_bytes(), None))
+    kubeconfig = str(cluster.kubeconfig(tmp_path / "cluster-kubeconfig", token=cluster.server_token))
+    env.update({"ARK_AUTHENTICATION_KUBECONFIG": kubeconfig, "ARK_AUTHORIZATION_KUBECONFIG": kubeconfig})
     migrated = subprocess.run(["alembic", "-c", "alembic.ini", "upgrade", "head"], cwd=app, env=env,
                               capture_output=True, text=True, timeout=120, check=False)
     assert migrated.returncode == 0, migrated.stderr
@@ -246,6 +256,10 @@ def test_the_copied_files_alone_migrate_with_alembic_and_serve(runtime, tmp_path
                 process.wait(timeout=0.2)
         assert ready is not None and ready.status_code == 200, log.read_text()
         assert ready.text == "ok"
+        anonymous = session.get(f"https://127.0.0.1:{port}/apis", verify=str(tmp_path / "certs" / "ca.crt"),
+                                timeout=10)
+        assert anonymous.status_code == 403  # the stand-in's SubjectAccessReview said no
+        assert cluster.access_reviews[-1]["user"] == "system:anonymous"
     finally:
         process.terminate()
         try:

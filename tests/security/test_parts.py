@@ -203,3 +203,26 @@ def test_kubeconfigs_are_read_as_client_go_reads_them(tmp_path, pki):
     kubeconfig.write_text(yaml.safe_dump({"current-context": "gone", "contexts": []}))
     with pytest.raises(ConfigError, match="no context named 'gone'"):
         kubeconfig_config(str(kubeconfig), "--authentication-kubeconfig")
+
+
+def test_core_objects_for_admission_come_from_the_cluster(tmp_path):
+    from ark.cluster.client import ClusterClient
+    from ark.cluster.namespaces import ClusterCoreObjects
+    from tests.deploy.kubeapi import kube_api
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api-key", "namespace": "team-a"},
+              "data": {"token": "c2VjcmV0"}}
+    with kube_api(tmp_path) as cluster:
+        cluster.add(secret)
+        kubeconfig = str(cluster.kubeconfig(tmp_path / "kubeconfig", token=cluster.server_token))
+        core = ClusterCoreObjects(ClusterClient(lambda: kubeconfig_config(kubeconfig, "--authentication-kubeconfig")))
+        found = core.get("secrets", "team-a", "api-key")
+        assert found is not None and found["data"] == {"token": "c2VjcmV0"}
+        assert core.get("configmaps", "team-a", "missing") is None
+        assert cluster.callers[-1] == f"Bearer {cluster.server_token}"
+        cluster.fail("/api/v1/namespaces/team-a/services/web", 403)
+        with pytest.raises(ApiError) as refused:
+            core.get("services", "team-a", "web")
+        assert refused.value.code == 503
+        assert refused.value.message.startswith('cannot read services "web" in namespace team-a from the cluster: GET ')
+        assert "403 Forbidden" in refused.value.message

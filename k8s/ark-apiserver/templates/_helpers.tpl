@@ -125,6 +125,10 @@ v1prealpha1: [a2aservers, executionengines]
   value: {{ .Values.server.logLevel | quote }}
 - name: {{ $names.authMode }}
   value: {{ .Values.server.authMode | quote }}
+{{- with .Values.server.auditLogPath }}
+- name: ARK_AUDIT_LOG_PATH
+  value: {{ . | quote }}
+{{- end }}
 - name: {{ $names.tlsCertFile }}
   value: /etc/ark/tls/tls.crt
 - name: {{ $names.tlsPrivateKeyFile }}
