@@ -76,7 +76,7 @@ class Security:
                                   settings.authorization_webhook_cache_unauthorized_ttl),
             namespaces=ClusterNamespaces(authentication),
             core_objects=ClusterCoreObjects(authentication),
-            clients=list({id(client): client for client in (authentication, authorization)}.values()),
+            clients=[authentication] if authorization is authentication else [authentication, authorization],
         )
 
         def client_cas() -> bytes:

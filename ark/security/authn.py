@@ -116,6 +116,19 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def review(client: ClusterClient, path: str, kind: str, spec: dict[str, Any], doing: str) -> dict[str, Any]:
+    """The status of a TokenReview or SubjectAccessReview the cluster answered; a 503 saying what
+    could not be done when it did not."""
+    group = path.split("/")[2]
+    body = {"apiVersion": f"{group}/v1", "kind": kind, "spec": spec}
+    try:
+        answer = client.create(path, body)
+    except ClusterError as err:
+        raise errors.service_unavailable(f"cannot {doing}: the {kind} failed: {err}") from None
+    status: dict[str, Any] = answer.get("status") or {}
+    return status
+
+
 class TokenReviewer:
     """Bearer tokens checked by the cluster (TokenReview); answers, yes and no, cached ``ttl`` s."""
 
@@ -129,13 +142,7 @@ class TokenReviewer:
         return self.cache.get_or_compute(key, lambda: self._ask(token), lambda _answer: self.ttl)
 
     def _ask(self, token: str) -> UserInfo | None:
-        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
-        try:
-            answer = self.client.create(TOKENREVIEWS, review)
-        except ClusterError as err:
-            raise errors.service_unavailable(f"cannot authenticate the bearer token: the TokenReview failed: "
-                                             f"{err}") from None
-        status = answer.get("status") or {}
+        status = review(self.client, TOKENREVIEWS, "TokenReview", {"token": token}, "authenticate the bearer token")
         user = status.get("user") or {}
         if not status.get("authenticated") or not user.get("username"):
             return None

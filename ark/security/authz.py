@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ark.api.request_info import RequestInfo
-from ark.cluster.client import ClusterClient, ClusterError
+from ark.cluster.client import ClusterClient
 from ark.machinery import errors
 from ark.machinery.errors import ApiError
-from ark.security.authn import UserInfo
+from ark.security.authn import UserInfo, review
 from ark.security.cache import ExpiringCache
 
 SUBJECTACCESSREVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
@@ -116,12 +116,6 @@ class Authorizer:
         return decision
 
     def _ask(self, spec: dict[str, Any]) -> Decision:
-        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
-        try:
-            answer = self.client.create(SUBJECTACCESSREVIEWS, review)
-        except ClusterError as err:
-            raise errors.service_unavailable(f"cannot authorize the request: the SubjectAccessReview failed: "
-                                             f"{err}") from None
-        status = answer.get("status") or {}
+        status = review(self.client, SUBJECTACCESSREVIEWS, "SubjectAccessReview", spec, "authorize the request")
         allowed = bool(status.get("allowed")) and not status.get("denied")
         return Decision(allowed, str(status.get("reason") or ""))

@@ -187,15 +187,23 @@ def delegated(request, tmp_path_factory, pki) -> Iterator[Delegated]:
         yield running
 
 
-@pytest.fixture
-def sqlite_delegated(tmp_path, pki) -> Iterator[Delegated]:
-    """A delegated server of the test's own (SQLite), for tests that change what the cluster trusts."""
-    with fresh_database("sqlite", _Factory(tmp_path)) as database, delegated_server(database, tmp_path, pki) as running:
+@contextmanager
+def own_server(tmp_path: Path, pki: PKI, *extra: str, **options: Any) -> Iterator[Delegated]:
+    """A delegated server of the test's own, on a fresh SQLite file: for tests that change what
+    the cluster trusts, what the server serves or how it starts (``options``: delegated_server's)."""
+    with fresh_database("sqlite", _Directories(tmp_path)) as database, \
+            delegated_server(database, tmp_path / "server", pki, extra, **options) as running:
         yield running
 
 
-class _Factory:
-    """``fresh_database`` wants a tmp_path_factory; a test's own tmp_path does too."""
+@pytest.fixture
+def sqlite_delegated(tmp_path, pki) -> Iterator[Delegated]:
+    with own_server(tmp_path, pki) as running:
+        yield running
+
+
+class _Directories:
+    """The tmp_path_factory ``fresh_database`` wants, inside a test's own tmp_path."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
@@ -204,7 +212,6 @@ class _Factory:
         path = self.base / f"{name}-{uuid.uuid4().hex[:6]}"
         path.mkdir()
         return path
-
 
 
 def eventually(check: Callable[[], T | None], what: str, attempts: int = 300, pause: float = 0.05) -> T:

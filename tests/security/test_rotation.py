@@ -12,9 +12,8 @@ from pathlib import Path
 import requests
 from cryptography import x509
 
-from tests.conftest import fresh_database
 from tests.deploy.kubeapi import AUTH_CONFIGMAP, auth_configmap
-from tests.security.conftest import FRONT_PROXY_CN, _Factory, delegated_server, eventually
+from tests.security.conftest import FRONT_PROXY_CN, eventually, own_server
 from tests.security.pki import CA, Pair
 from tests.security.test_authentication import QUERY, queries
 
@@ -72,8 +71,7 @@ def test_ca_files_given_by_flags_replace_the_configmap_and_are_reread(tmp_path, 
     client_ca_file.write_bytes(pki.client_ca.pem)
     flags = ("--client-ca-file", str(client_ca_file), "--requestheader-client-ca-file", pki.front_proxy_ca.cert_file,
              "--requestheader-allowed-names", FRONT_PROXY_CN)
-    with fresh_database("sqlite", _Factory(tmp_path)) as database, \
-            delegated_server(database, tmp_path / "server", pki, flags) as delegated:
+    with own_server(tmp_path, pki, *flags) as delegated:
         delegated.policy.allowed.update({"carol", "erik"})
         namespace = delegated.namespace()
         assert delegated.session(cert=pki.carol).get(delegated.url(queries(namespace)), timeout=10).status_code == 200
@@ -125,9 +123,7 @@ def test_a_rotated_serving_certificate_is_served_and_open_watches_go_on(tmp_path
     volume = tmp_path / "tls"
     _secret_volume(volume, first, 1)
     flags = ("--tls-cert-file", str(volume / "tls.crt"), "--tls-private-key-file", str(volume / "tls.key"))
-    with fresh_database("sqlite", _Factory(tmp_path)) as database, \
-            delegated_server(database, tmp_path / "server", pki, flags, workers=workers,
-                             ca_file=Path(serving_ca.cert_file)) as delegated:
+    with own_server(tmp_path, pki, *flags, workers=workers, ca_file=Path(serving_ca.cert_file)) as delegated:
         watcher, writer = delegated.actor("watcher"), delegated.actor("writer")
         namespace = delegated.namespace()
         assert served_serial(delegated.server.url, serving_ca.cert_file) == first.cert.serial_number
@@ -161,9 +157,7 @@ def test_a_half_written_certificate_keeps_the_previous_one(tmp_path, pki):
     cert_file.write_bytes(first.cert_file.read_bytes())
     key_file.write_bytes(first.key_file.read_bytes())
     flags = ("--tls-cert-file", str(cert_file), "--tls-private-key-file", str(key_file))
-    with fresh_database("sqlite", _Factory(tmp_path)) as database, \
-            delegated_server(database, tmp_path / "server", pki, flags, workers=1,
-                             ca_file=Path(serving_ca.cert_file)) as delegated:
+    with own_server(tmp_path, pki, *flags, workers=1, ca_file=Path(serving_ca.cert_file)) as delegated:
         cert_file.write_bytes(second.cert_file.read_bytes())  # the key is still the first one's
         assert served_serial(delegated.server.url, serving_ca.cert_file) == first.cert.serial_number
         key_file.write_bytes(second.key_file.read_bytes())

@@ -11,9 +11,9 @@ import yaml
 from ark.cluster.client import ClusterError, kubeconfig_config, load_config
 from ark.settings import ConfigError, Settings, in_cluster
 from tests.cli.test_cli import REPO, assert_one_line_error, clean_env, run_ark
-from tests.conftest import BIN, fresh_database
+from tests.conftest import BIN
 from tests.deploy.kubeapi import AUTH_CONFIGMAP, kube_api
-from tests.security.conftest import GROUP_PATH, _Factory, delegated_server, eventually
+from tests.security.conftest import GROUP_PATH, eventually, own_server
 
 CONFIGMAPS = AUTH_CONFIGMAP.rsplit("/", 1)[0]
 
@@ -98,8 +98,7 @@ def test_not_ready_until_the_authentication_configmap_is_loaded(tmp_path, pki):
     def refuse(cluster):
         cluster.fail(CONFIGMAPS, *[403] * 50)  # the server lacks its RBAC until the test grants it
 
-    with fresh_database("sqlite", _Factory(tmp_path)) as database, \
-            delegated_server(database, tmp_path / "server", pki, workers=1, prepare=refuse, wait=False) as delegated:
+    with own_server(tmp_path, pki, workers=1, prepare=refuse, wait=False) as delegated:
         session = delegated.session()
 
         def answers(path: str):
