@@ -64,7 +64,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not SOAK and "soak" in item.keywords:
             item.add_marker(skip)
         params = getattr(getattr(item, "callspec", None), "params", {})
-        driver = next((params[name] for name in ("database", "store_database") if name in params), None)
+        driver = next((params[name] for name in ("database", "store_database", "delegated") if name in params), None)
         if driver is not None:
             item.add_marker(pytest.mark.xdist_group(driver))
 
