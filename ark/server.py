@@ -144,23 +144,6 @@ def _start_services(worker) -> None:
         worker.log.error("ark-apiserver: cannot start: %s", " ".join(str(err).split()) or type(err).__name__)
         sys.exit(WORKER_BOOT_ERROR)
     _worker_serving = app_services.security.serving
-    _log_failed_handshakes_in_one_line(worker)
-
-
-def _log_failed_handshakes_in_one_line(worker) -> None:
-    """A client that fails the TLS handshake (a certificate of an unknown CA, a port scan) ends
-    the connection's greenlet with an SSL error, which gevent would print as a traceback; log it
-    in one line, as kube-apiserver logs ``TLS handshake error``."""
-    hub = gevent.get_hub()
-    handle_error = hub.handle_error
-
-    def handle_handshake_error(context, kind, value, traceback) -> None:
-        if isinstance(value, (ssl.SSLError, ConnectionResetError)):
-            worker.log.info("TLS handshake failed: %s", " ".join(str(value).split()))
-            return
-        handle_error(context, kind, value, traceback)
-
-    hub.handle_error = handle_handshake_error
 
 
 def _end_watches_on_exit(worker) -> None:
