@@ -7,6 +7,7 @@ per worker process after fork.
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from flask.sansio.app import App
 from ark.kinds import REGISTRY
 from ark.kinds.registry import Registry
 from ark.registry.store import ResourceStore
+from ark.registry.strategy import AdmissionOptions
 from ark.security.access import Security
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
@@ -56,7 +58,8 @@ class Services:
             registry=registry,
             store=store,
             resources=ResourceStore(store, core=delegation.core_objects if delegation else None,
-                                    namespaces=delegation.namespaces if delegation else None),
+                                    namespaces=delegation.namespaces if delegation else None,
+                                    admission=admission_options(settings)),
             feed=ChangeFeed(store, settings.watch_poll_interval),
             compactor=Compactor(store, settings.history_retention, settings.history_min_revisions,
                                 settings.history_compaction_interval),
@@ -76,6 +79,15 @@ class Services:
         self.feed.stop()
         self.compactor.stop()
         self.security.stop()
+
+
+def admission_options(settings: Settings) -> AdmissionOptions:
+    return AdmissionOptions(
+        warn_missing_references=settings.admission_references == "warn",
+        model_private_networks=tuple(ipaddress.ip_network(cidr, strict=False)
+                                     for cidr in settings.model_allowed_private_ranges),
+        model_domains=settings.model_allowed_domains,
+    )
 
 
 def find_services(app: object) -> Services | None:

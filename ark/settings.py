@@ -2,8 +2,8 @@
 
 Precedence, lowest first: defaults < YAML file (``--config PATH`` or ``ARK_CONFIG``) < ``ARK_*``
 environment < command-line flags. Every field has one env var (``ARK_`` + the field name in upper
-case; ``tls_sans`` is ``ARK_TLS_SAN``, comma separated) and one flag (``--`` + the field name with
-dashes; ``tls_sans`` is ``--tls-san``, repeatable). A bad value raises :class:`ConfigError` whose
+case; ``tls_sans`` is ``ARK_TLS_SAN``; lists are comma separated) and one flag (``--`` + the field
+name with dashes; ``tls_sans`` is ``--tls-san``; list flags repeat). A bad value raises :class:`ConfigError` whose
 message is one line naming where the value came from, e.g.
 ``--storage-driver: must be sqlite or postgresql, got "mysql"``.
 
@@ -29,6 +29,7 @@ STORAGE_DRIVERS = ("sqlite", "postgresql")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 AUTH_MODES = ("off", "delegated")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+ADMISSION_REFERENCES = ("reject", "warn")
 
 
 #: Where Kubernetes mounts a pod's service-account token and the cluster's CA.
@@ -99,6 +100,9 @@ class Settings:
     read_header_timeout: float = 30.0
     max_watches: int = 20_000
     log_level: str = "info"
+    admission_references: str = "reject"
+    model_allowed_private_ranges: tuple[str, ...] = ()
+    model_allowed_domains: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Values built in code (tests, dataclasses.replace) get the same checks as loaded ones.
@@ -241,7 +245,7 @@ class Settings:
 @dataclass(frozen=True)
 class _Spec:
     name: str
-    kind: Any  # int, float, str, "choice", "path", "optpath", "host", "duration", "sans", "list", "bool"
+    kind: Any  # int, float, str, "choice", "path", "optpath", "host", "duration", "sans", "list", "bool", "cidrs", "domains"
     section: str
     help: str
     yaml: str | None = None  # dotted key in the YAML file
@@ -352,6 +356,15 @@ _SPECS: tuple[_Spec, ...] = (
           "audit.logMaxSize", minimum=1, metavar="MB"),
     _Spec("audit_log_maxbackup", int, "audit", "rotated audit log files kept (0: all)", "audit.logMaxBackup",
           minimum=0, metavar="N"),
+    _Spec("admission_references", "choice", "admission", "a reference to a missing Ark object (a Query's "
+          "target, a Team's members...) is refused, or only warned about", "admission.references",
+          ADMISSION_REFERENCES, metavar="MODE"),
+    _Spec("model_allowed_private_ranges", "cidrs", "admission", "private network a Model's base URL may point "
+          "into (CIDR; repeatable; loopback and link-local stay refused)", "admission.modelAllowedPrivateRanges",
+          metavar="CIDR"),
+    _Spec("model_allowed_domains", "domains", "admission", "when given, a Model's base URL must be on one of "
+          "these domains (*.example.com matches example.com and its subdomains; repeatable)",
+          "admission.modelAllowedDomains", metavar="DOMAIN"),
     _Spec("watch_poll_interval", "duration", "watch", "how often each process polls the change log on SQLite "
           "(PostgreSQL: LISTEN/NOTIFY)", "watch.pollInterval", positive=True, metavar="SECONDS"),
     _Spec("bookmark_interval", "duration", "watch", "interval between BOOKMARK events on watches",
@@ -373,7 +386,7 @@ _BY_NAME = {spec.name: spec for spec in _SPECS}
 _BY_YAML = {spec.yaml: spec for spec in _SPECS if spec.yaml}
 assert set(_BY_NAME) == {f.name for f in dataclasses.fields(Settings)}, "every Settings field needs a _Spec"
 
-_LIST_KINDS = ("sans", "list", "headers", "paths")
+_LIST_KINDS = ("sans", "list", "headers", "paths", "cidrs", "domains")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
@@ -433,6 +446,8 @@ def _parse(spec: _Spec, raw: Any, source: str) -> Any:
         values = tuple(value for value in (str(item).strip() for item in items) if value)
         if kind == "sans":
             return tuple(san[1:-1] if san.startswith("[") and san.endswith("]") else san for san in values)
+        if kind == "domains":
+            return tuple(domain.lower() for domain in values)
         return values
     if kind == "bool":
         if isinstance(raw, bool):
@@ -501,6 +516,17 @@ def _check(spec: _Spec, value: Any, source: str) -> None:
                 raise ConfigError(f"{source}: must be paths starting with /, got {_quote(path)}")
     elif kind == "bool" and not isinstance(value, bool):
         fail("true or false")
+    elif kind == "cidrs":
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"{source}: must be IP networks such as 10.100.0.0/16, got {_quote(cidr)}") from None
+    elif kind == "domains":
+        for domain in value:
+            if not _is_domain_pattern(domain):
+                raise ConfigError(f"{source}: must be domains such as api.openai.com or *.example.com, "
+                                  f"got {_quote(domain)}")
     elif kind is str:
         if not isinstance(value, str) or not value.strip():
             fail("a non-empty string")
@@ -528,6 +554,9 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host.lower().rstrip(".") == "localhost" or host.lower().rstrip(".").endswith(".localhost")
+def _is_domain_pattern(value: str) -> bool:
+    """A domain, optionally with one ``*`` (``*.example.com``, ``llm-*.example.com``)."""
+    return value.count("*") <= 1 and bool(_HOSTNAME.match(value.replace("*", "x")))
 
 
 def _host_port(host: str, port: int) -> str:

@@ -4,12 +4,18 @@ Ark polls the server's agent card and makes the agents it advertises available i
 cluster, so that queries and teams can use agents that run outside Ark.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
+from ark.kinds.admission.durations import duration_errors
+from ark.kinds.admission.values import one_value_errors
 from ark.kinds.common import Address, Condition, Header
 from ark.kinds.fields import String
 from ark.kinds.registry import Kind, PrinterColumn
-from ark.registry.strategy import Strategy
+from ark.machinery import field
+from ark.machinery.field import FieldError, Path
+from ark.registry.strategy import Lookup, Strategy
 
 
 class A2AServerSpec(Schema):
@@ -40,6 +46,23 @@ class A2AServerStatus(Schema):
     lastResolvedAddress = String(metadata={"description": "The URL spec.address resolved to on the last check."})
 
 
+class A2AServerStrategy(Strategy):
+    """Ark's A2AServer rules, which look nothing up: the address and each header give exactly
+    one of value and valueFrom, header names are unique, the poll interval is not negative."""
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        spec, path = obj["spec"], Path("spec")
+        problems = one_value_errors(spec["address"], path.child("address"))
+        names: set[str] = set()
+        for i, header in enumerate(spec.get("headers") or ()):
+            at = path.child("headers").index(i)
+            if header["name"] in names:
+                problems.append(field.duplicate(at.child("name"), header["name"]))
+            names.add(header["name"])
+            problems += one_value_errors(header["value"], at.child("value"))
+        return problems + duration_errors(spec, path, ("pollInterval",), non_negative=True)
+
+
 KIND = Kind(
     kind="A2AServer",
     plural="a2aservers",
@@ -51,7 +74,7 @@ KIND = Kind(
     ),
     spec=A2AServerSpec(),
     status=A2AServerStatus(),
-    strategy_class=Strategy,
+    strategy_class=A2AServerStrategy,
     printer_columns=(
         PrinterColumn("Ready", "string", ".status.conditions[?(@.type=='Ready')].status", "Ready status"),
         PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status",

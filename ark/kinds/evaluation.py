@@ -6,14 +6,31 @@ CEL rules applied to what happened during a query (event). The result is a score
 and 1 and a pass/fail verdict in the status.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
+from ark.kinds import evaluator
+from ark.kinds.admission.durations import duration_errors
+from ark.kinds.admission.metadata import namespace_of
+from ark.kinds.admission.references import require
 from ark.kinds.common import Condition, LabelSelector, ObjectRef, Parameter, QueryRef, TokenUsage
 from ark.kinds.fields import Boolean, Integer, String, bounds, enum, length, pattern
 from ark.kinds.registry import Kind, PrinterColumn
-from ark.registry.strategy import Strategy
+from ark.machinery import field
+from ark.machinery.field import FieldError, Path
+from ark.registry.strategy import Lookup, Strategy
 
 _PHASES = ("pending", "running", "error", "done", "canceled")
+#: Per type: the config fields an evaluation needs, and those it may not set (they come from elsewhere).
+CONFIG_BY_TYPE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "direct": (("input", "output"), ("queryRef",)),
+    "query": (("queryRef",), ("input", "output")),
+    "batch": (("evaluations",), ("input", "output")),
+    "baseline": ((), ()),
+    "event": (("rules",), ()),
+}
+_DURATIONS = ("timeout", "ttl")
 
 
 class EmptyObject(Schema):
@@ -152,6 +169,39 @@ class EvaluationStatus(Schema):
     tokenUsage = fields.Nested(TokenUsage, metadata={"description": "Tokens the evaluator's model consumed."})
 
 
+class EvaluationStrategy(Strategy):
+    """Ark's Evaluation rules: the Evaluator exists (in ``spec.evaluator.namespace``, else the
+    evaluation's namespace); the config has what the type needs and nothing the type takes from
+    elsewhere; evaluator parameters have values; durations are ones Go can read."""
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        spec, path = obj["spec"], Path("spec")
+        ref = spec.get("evaluator") or {}
+        problems = require(lookup, evaluator.KIND, ref.get("namespace") or namespace_of(obj), ref.get("name") or "",
+                           path.child("evaluator", "name"), "evaluator reference: ")
+        problems += _config_errors(spec["type"], spec["config"], path.child("config"))
+        for i, parameter in enumerate(ref.get("parameters") or ()):
+            if not parameter.get("value"):
+                at = path.child("evaluator", "parameters").index(i).child("value")
+                problems.append(field.required(at, "evaluator parameters need a value"))
+        problems += duration_errors(spec, path, _DURATIONS)
+        for i, item in enumerate(spec["config"].get("items") or ()):
+            problems += duration_errors(item, path.child("config", "items").index(i), _DURATIONS)
+        return problems
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and value != "" and value != []
+
+
+def _config_errors(evaluation_type: str, config: dict[str, Any], path: Path) -> list[FieldError]:
+    needed, taken_elsewhere = CONFIG_BY_TYPE[evaluation_type]
+    problems = [field.required(path.child(name), f"{evaluation_type} mode evaluation requires non-empty {name}")
+                for name in needed if not _is_set(config.get(name))]
+    return problems + [field.forbidden(path.child(name), f"{evaluation_type} mode evaluation cannot specify {name}")
+                       for name in taken_elsewhere if _is_set(config.get(name))]
+
+
 KIND = Kind(
     kind="Evaluation",
     plural="evaluations",
@@ -160,7 +210,7 @@ KIND = Kind(
     description="An assessment of agent output by an Evaluator, resulting in a score and a pass/fail verdict.",
     spec=EvaluationSpec(),
     status=EvaluationStatus(),
-    strategy_class=Strategy,
+    strategy_class=EvaluationStrategy,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

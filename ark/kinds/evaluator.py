@@ -4,12 +4,18 @@ Evaluations name an evaluator to get their score. An evaluator may also carry a 
 which case Ark evaluates every matching Query automatically when it completes.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
+from ark.kinds import model
+from ark.kinds.admission.metadata import namespace_of
+from ark.kinds.admission.references import require, resolve
 from ark.kinds.common import LabelSelector, Parameter, Value
 from ark.kinds.fields import String, enum
 from ark.kinds.registry import Kind, PrinterColumn
-from ark.registry.strategy import Strategy
+from ark.machinery.field import FieldError, Path
+from ark.registry.strategy import Lookup, Strategy
 
 
 class EvaluatorSelector(LabelSelector):
@@ -52,6 +58,24 @@ class EvaluatorStatus(Schema):
     phase = String(metadata={"description": "Readiness of the evaluator."})
 
 
+class EvaluatorStrategy(Strategy):
+    """Ark's Evaluator rules: the address resolves; the Model named by the parameter
+    ``model.name`` exists (in the namespace of ``model.namespace``, else the evaluator's).
+    Only plain parameter values count, and the last of a name wins, as in Ark."""
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        spec, namespace, path = obj["spec"], namespace_of(obj), Path("spec")
+        problems = resolve(lookup, namespace, spec["address"], path.child("address"))[1]
+        model_name, model_path, model_namespace = "", path, namespace
+        for i, parameter in enumerate(spec.get("parameters") or ()):
+            value = parameter.get("value") or ""
+            if parameter["name"] == "model.name" and value:
+                model_name, model_path = value, path.child("parameters").index(i).child("value")
+            elif parameter["name"] == "model.namespace" and value:
+                model_namespace = value
+        return problems + require(lookup, model.KIND, model_namespace, model_name, model_path)
+
+
 KIND = Kind(
     kind="Evaluator",
     plural="evaluators",
@@ -63,7 +87,7 @@ KIND = Kind(
     ),
     spec=EvaluatorSpec(),
     status=EvaluatorStatus(),
-    strategy_class=Strategy,
+    strategy_class=EvaluatorStrategy,
     printer_columns=(
         PrinterColumn("Phase", "string", ".status.phase"),
         PrinterColumn("Address", "string", ".status.lastResolvedAddress"),

@@ -4,12 +4,21 @@ An Agent that names an execution engine has its queries forwarded to that servic
 lets agents be implemented with other agent frameworks while still being used through Ark.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
+from ark.kinds.admission.metadata import namespace_of
+from ark.kinds.admission.references import resolve
 from ark.kinds.common import Address
 from ark.kinds.fields import String
 from ark.kinds.registry import Kind, PrinterColumn
-from ark.registry.strategy import Strategy
+from ark.machinery import field
+from ark.machinery.field import FieldError, Path
+from ark.registry.strategy import Lookup, Strategy
+
+#: Agents name this engine to be served over A2A, so no ExecutionEngine may take the name.
+RESERVED_NAME = "a2a"
 
 
 class ExecutionEngineSpec(Schema):
@@ -30,6 +39,17 @@ class ExecutionEngineStatus(Schema):
     phase = String(metadata={"description": "Readiness of the engine."})
 
 
+class ExecutionEngineStrategy(Strategy):
+    """Ark's ExecutionEngine rules: the name ``a2a`` is reserved, the address resolves."""
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        problems = resolve(lookup, namespace_of(obj), obj["spec"]["address"], Path("spec").child("address"))[1]
+        if obj["metadata"]["name"] == RESERVED_NAME:
+            problems.append(field.invalid(Path("metadata").child("name"), RESERVED_NAME,
+                                          f"execution engine name '{RESERVED_NAME}' is reserved for A2A servers"))
+        return problems
+
+
 KIND = Kind(
     kind="ExecutionEngine",
     plural="executionengines",
@@ -38,7 +58,7 @@ KIND = Kind(
     description="An external service that runs agents instead of Ark's built-in engine.",
     spec=ExecutionEngineSpec(),
     status=ExecutionEngineStatus(),
-    strategy_class=Strategy,
+    strategy_class=ExecutionEngineStrategy,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

@@ -4,12 +4,19 @@ Ark connects to the server, lists the tools it offers, and makes them available 
 agents can call. The status reports whether the server is reachable and how many tools it has.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
+from ark.kinds.admission.durations import duration_errors
+from ark.kinds.admission.metadata import namespace_of
+from ark.kinds.admission.references import resolve
+from ark.kinds.admission.values import header_errors
 from ark.kinds.common import Condition, Header, Value
 from ark.kinds.fields import Integer, String, enum
 from ark.kinds.registry import Kind, PrinterColumn
-from ark.registry.strategy import Strategy
+from ark.machinery.field import FieldError, Path
+from ark.registry.strategy import Lookup, Strategy
 
 
 class MCPServerSpec(Schema):
@@ -47,6 +54,19 @@ class MCPServerStatus(Schema):
     toolCount = Integer(metadata={"description": "How many tools the server offered at the last discovery."})
 
 
+class MCPServerStrategy(Strategy):
+    """Ark's MCPServer rules: the address resolves (any URL: MCP servers are often in-cluster
+    or local), headers are well formed, the poll interval is a duration that is not negative."""
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        spec, path = obj["spec"], Path("spec")
+        return [
+            *resolve(lookup, namespace_of(obj), spec["address"], path.child("address"))[1],
+            *header_errors(spec.get("headers"), path.child("headers")),
+            *duration_errors(spec, path, ("pollInterval",), non_negative=True),
+        ]
+
+
 KIND = Kind(
     kind="MCPServer",
     plural="mcpservers",
@@ -55,7 +75,7 @@ KIND = Kind(
     description="A Model Context Protocol server whose tools Ark discovers and offers to agents.",
     spec=MCPServerSpec(),
     status=MCPServerStatus(),
-    strategy_class=Strategy,
+    strategy_class=MCPServerStrategy,
     printer_columns=(
         PrinterColumn("Available", "string", ".status.conditions[?(@.type=='Available')].status"),
         PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status",

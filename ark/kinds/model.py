@@ -5,12 +5,26 @@ to use there, and the endpoint and credentials, usually taken from Secrets. Ark 
 model periodically and reports in the status whether it answers.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
+from ark.kinds.admission.durations import duration_errors
+from ark.kinds.admission.metadata import annotate_migration, migration_warnings, namespace_of, spec_of
+from ark.kinds.admission.references import resolve, value_source_errors
+from ark.kinds.admission.urls import base_url_problem
+from ark.kinds.admission.values import header_errors
 from ark.kinds.common import Condition, Header, Value
 from ark.kinds.fields import Integer, String, bounds, enum, pattern
 from ark.kinds.registry import Kind, PrinterColumn
-from ark.registry.strategy import Strategy
+from ark.machinery import field
+from ark.machinery.field import OMITTED, FieldError, Path
+from ark.registry.strategy import Lookup, Strategy
+
+#: Older manifests name the provider in spec.type; the default moves it to spec.provider.
+LEGACY_PROVIDER_TYPES = ("openai", "azure", "bedrock")
+#: Bedrock settings that may come from Secrets or ConfigMaps (checked to exist, never read).
+BEDROCK_VALUES = ("region", "accessKeyId", "secretAccessKey", "sessionToken", "modelArn")
 
 
 class OpenAIConfig(Schema):
@@ -103,6 +117,61 @@ class ModelStatus(Schema):
     resolvedAddress = String(metadata={"description": "The base URL the config resolved to."})
 
 
+class ModelStrategy(Strategy):
+    """Ark's Model admission. Default: the legacy layout (``spec.type: openai|azure|bedrock``
+    and no provider) is migrated to ``provider: <that>, type: completions``, with a migration
+    warning, before the schema (which requires a provider) is checked. Rules: the section of
+    the provider is present; the Secret and ConfigMap keys credentials come from exist; the base
+    URL resolves and is safe to call (``ark/kinds/admission/urls.py``); headers are well formed."""
+
+    def default(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        spec = spec_of(obj)
+        if spec is None or spec.get("provider") or spec.get("type") not in LEGACY_PROVIDER_TYPES:
+            return
+        legacy = spec["type"]
+        spec["provider"], spec["type"] = legacy, "completions"
+        annotate_migration(obj, "provider",
+                           f"spec.type is deprecated for provider values - migrated '{legacy}' to spec.provider")
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        spec, namespace, path = obj["spec"], namespace_of(obj), Path("spec")
+        problems = value_source_errors(lookup, namespace, spec["model"], path.child("model"))
+        problems += _provider_errors(lookup, namespace, spec, path)
+        return problems + duration_errors(spec, path, ("pollInterval",))
+
+    def warnings(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
+        return migration_warnings(obj)
+
+
+def _provider_errors(lookup: Lookup, namespace: str, spec: dict[str, Any], path: Path) -> list[FieldError]:
+    provider = spec["provider"]
+    config, at = spec["config"].get(provider), path.child("config", provider)
+    if config is None:
+        return [field.required(at, f"{provider} configuration is required for {provider} model type")]
+    if provider == "bedrock":
+        problems = [p for name in BEDROCK_VALUES
+                    for p in value_source_errors(lookup, namespace, config.get(name), at.child(name))]
+        if config.get("baseUrl") is not None:
+            problems += _base_url_errors(lookup, namespace, config["baseUrl"], at.child("baseUrl"))
+        return problems
+    problems = value_source_errors(lookup, namespace, config["apiKey"], at.child("apiKey"))
+    problems += value_source_errors(lookup, namespace, config.get("apiVersion"), at.child("apiVersion"))
+    problems += _base_url_errors(lookup, namespace, config["baseUrl"], at.child("baseUrl"))
+    return problems + header_errors(config.get("headers"), at.child("headers"))
+
+
+def _base_url_errors(lookup: Lookup, namespace: str, source: dict[str, Any], path: Path) -> list[FieldError]:
+    """The base URL resolves, and is safe to call once resolved. A URL read from a Secret or
+    ConfigMap is not repeated in the message."""
+    url, problems = resolve(lookup, namespace, source, path)
+    if problems or url is None:
+        return problems
+    problem = base_url_problem(url, lookup.options)
+    if problem is None:
+        return []
+    return [field.invalid(path, url if source.get("value") else OMITTED, problem)]
+
+
 KIND = Kind(
     kind="Model",
     plural="models",
@@ -114,7 +183,7 @@ KIND = Kind(
     ),
     spec=ModelSpec(),
     status=ModelStatus(),
-    strategy_class=Strategy,
+    strategy_class=ModelStrategy,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Provider", "string", ".spec.provider"),

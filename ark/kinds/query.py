@@ -5,12 +5,21 @@ to done (or error) and records the response, how long it took and the tokens it 
 Queries can continue a conversation kept in a Memory.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
+from ark.kinds import agent, model, team, tool
+from ark.kinds.admission.durations import duration_errors
+from ark.kinds.admission.metadata import namespace_of
+from ark.kinds.admission.references import require
+from ark.kinds.admission.values import override_errors, parameter_errors
 from ark.kinds.common import Condition, LabelSelector, ObjectRef, Override, Parameter, TokenUsage
 from ark.kinds.fields import Boolean, FreeForm, String, enum, length
 from ark.kinds.registry import Kind, PrinterColumn
-from ark.registry.strategy import Strategy
+from ark.machinery import field
+from ark.machinery.field import FieldError, Path
+from ark.registry.strategy import Lookup, Strategy
 
 
 class QueryTarget(Schema):
@@ -101,6 +110,35 @@ class QueryStatus(Schema):
     tokenUsage = fields.Nested(TokenUsage, metadata={"description": "Tokens the query consumed."})
 
 
+#: What a target of each type is.
+TARGET_KINDS = {"agent": agent.KIND, "team": team.KIND, "model": model.KIND, "tool": tool.KIND}
+
+
+class QueryStrategy(Strategy):
+    """Ark's Query rules: a target or a selector, a target that exists in the query's
+    namespace, parameters and overrides that are well formed, durations Go can read. (A Query
+    being deleted is never refused: the store skips the rules for it.)"""
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        spec, namespace, path = obj["spec"], namespace_of(obj), Path("spec")
+        return [
+            *_target_errors(lookup, namespace, spec, path),
+            *parameter_errors(lookup, namespace, spec.get("parameters"), path.child("parameters")),
+            *override_errors(spec.get("overrides"), path.child("overrides")),
+            *duration_errors(spec, path, ("timeout", "ttl")),
+        ]
+
+
+def _target_errors(lookup: Lookup, namespace: str, spec: dict[str, Any], path: Path) -> list[FieldError]:
+    target = spec.get("target")
+    if target is None:
+        if spec.get("selector") is None:
+            return [field.required(path.child("target"), "target or selector must be specified")]
+        return []  # the selector is not checked: it may match nothing yet
+    return require(lookup, TARGET_KINDS[target["type"]], namespace, target["name"], path.child("target", "name"),
+                   "target references ")
+
+
 KIND = Kind(
     kind="Query",
     plural="queries",
@@ -109,7 +147,7 @@ KIND = Kind(
     description="A request run against an agent, team, model or tool; the status carries the response.",
     spec=QuerySpec(),
     status=QueryStatus(),
-    strategy_class=Strategy,
+    strategy_class=QueryStrategy,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

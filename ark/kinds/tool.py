@@ -5,12 +5,26 @@ function built into Ark. Its description and input schema are what the model see
 decides to call it.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
+from ark.kinds.admission.metadata import skips_validation
+from ark.kinds.admission.urls import parse_problem
 from ark.kinds.common import Header, NamedRef, ObjectRef, Parameter
 from ark.kinds.fields import Boolean, FreeObject, String, enum, length, pattern
 from ark.kinds.registry import Kind
-from ark.registry.strategy import Strategy
+from ark.kinds.validation import json_type
+from ark.machinery import field
+from ark.machinery.field import FieldError, Path
+from ark.registry.strategy import Lookup, Strategy
+
+#: The built-in tools there are; a Tool of type builtin is named after one of them.
+BUILTIN_TOOLS = ("noop", "terminate")
+#: The section each type of tool needs (it is named after the type), and what Ark says when it is missing.
+SECTIONS = {"http": "http spec is required for http type", "mcp": "MCP spec is required for mcp type",
+            "agent": "agent field is required for agent type", "team": "team field is required for team type"}
+SCHEMA_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
 
 
 class ToolAnnotations(Schema):
@@ -88,6 +102,67 @@ class ToolStatus(Schema):
     state = String(metadata={"description": "Readiness of the tool."})
 
 
+class ToolStrategy(Strategy):
+    """Ark's Tool rules: the input schema is a JSON Schema with known types; the section of
+    the tool's type is present; an http tool's URL parses; a builtin tool is named after a
+    built-in (``noop`` or ``terminate``). Nothing a tool points to is looked up. The
+    skip-validation label bypasses the rules."""
+
+    def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
+        if skips_validation(obj):
+            return []
+        spec, path = obj["spec"], Path("spec")
+        problems = input_schema_errors(spec["inputSchema"], path.child("inputSchema")) if "inputSchema" in spec else []
+        tool_type = spec["type"]
+        if tool_type == "builtin":
+            name = obj["metadata"]["name"]
+            if name not in BUILTIN_TOOLS:
+                problems.append(field.not_supported(Path("metadata").child("name"), name, BUILTIN_TOOLS))
+        elif spec.get(tool_type) is None:
+            problems.append(field.required(path.child(tool_type), SECTIONS[tool_type]))
+        elif tool_type == "http":
+            url = spec["http"]["url"]
+            problem = parse_problem(url)
+            if problem:
+                problems.append(field.invalid(path.child("http", "url"), url, problem))
+        return problems
+
+
+def input_schema_errors(schema: Any, path: Path) -> list[FieldError]:
+    """``schema`` reads as a JSON Schema: an object (or a boolean, below the top); ``type`` is
+    one of the JSON types or a list of them; ``properties`` maps non-empty names to schemas;
+    ``items`` is a schema or a list of schemas; ``required`` lists names."""
+    if isinstance(schema, bool):
+        return []
+    if not isinstance(schema, dict):
+        return [field.type_invalid(path, json_type(schema), "must be a JSON Schema object")]
+    problems: list[FieldError] = []
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        problems += [field.not_supported(path.child("type").index(i), name, SCHEMA_TYPES)
+                     for i, name in enumerate(kind) if name not in SCHEMA_TYPES]
+    elif kind is not None and kind not in SCHEMA_TYPES:
+        problems.append(field.not_supported(path.child("type"), kind, SCHEMA_TYPES))
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for name, sub in properties.items():
+            if not name:
+                problems.append(field.invalid(path.child("properties"), name, "property name cannot be empty"))
+            problems += input_schema_errors(sub, path.child("properties").key(name))
+    elif properties is not None:
+        problems.append(field.type_invalid(path.child("properties"), json_type(properties), "must be an object"))
+    items = schema.get("items")
+    if isinstance(items, list):
+        for i, sub in enumerate(items):
+            problems += input_schema_errors(sub, path.child("items").index(i))
+    elif items is not None:
+        problems += input_schema_errors(items, path.child("items"))
+    required = schema.get("required")
+    if required is not None and not (isinstance(required, list) and all(isinstance(r, str) for r in required)):
+        problems.append(field.invalid(path.child("required"), required, "must be a list of property names"))
+    return problems
+
+
 KIND = Kind(
     kind="Tool",
     plural="tools",
@@ -99,5 +174,5 @@ KIND = Kind(
     ),
     spec=ToolSpec(),
     status=ToolStatus(),
-    strategy_class=Strategy,
+    strategy_class=ToolStrategy,
 )

@@ -28,7 +28,7 @@ from ark.machinery import codec, errors, meta, pagination
 from ark.machinery import field as fe
 from ark.machinery.errors import ApiError
 from ark.machinery.options import EXACT, DeleteOptions, ListOptions, parse_resource_version
-from ark.registry.strategy import CoreObjects, CoreObjectsUnavailable, Strategy
+from ark.registry.strategy import AdmissionOptions, CoreObjects, CoreObjectsUnavailable, MissingReference, Strategy
 from ark.storage.store import (
     DELETED,
     Compacted,
@@ -93,9 +93,11 @@ class Written:
 class StoreLookup:
     """The :class:`~ark.registry.strategy.Lookup` admission rules read other objects through."""
 
-    def __init__(self, store: Store, core: CoreObjects | None = None) -> None:
+    def __init__(self, store: Store, core: CoreObjects | None = None,
+                 options: AdmissionOptions | None = None) -> None:
         self.store = store
         self.core_objects = core
+        self.options = options or AdmissionOptions()
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         with storage_errors():
@@ -128,9 +130,9 @@ class NamespaceLifecycle(Protocol):
 
 class ResourceStore:
     def __init__(self, store: Store, core: CoreObjects | None = None,
-                 namespaces: NamespaceLifecycle | None = None) -> None:
+                 namespaces: NamespaceLifecycle | None = None, admission: AdmissionOptions | None = None) -> None:
         self.store = store
-        self.lookup = StoreLookup(store, core)
+        self.lookup = StoreLookup(store, core, admission)
         self.namespaces = namespaces
 
     # Reads ----------------------------------------------------------------------------------
@@ -206,9 +208,8 @@ class ResourceStore:
             metadata["name"] = meta.generate_name(metadata["generateName"])
         strategy.default(obj, None)
         ctx.warnings.extend(strategy.warnings(obj, None))
-        problems = strategy.validate(obj, self.lookup)
-        if problems:
-            raise errors.invalid(kind, metadata.get("name") or metadata.get("generateName") or "", problems)
+        self._admit(kind, metadata.get("name") or metadata.get("generateName") or "",
+                    strategy.validate(obj, self.lookup), ctx.warnings)
         if ctx.dry_run:  # as kube-apiserver's dry-run storage: everything but the write, the name check included
             with storage_errors():
                 taken = self.store.read(kind.resource, namespace, metadata["name"]) is not None
@@ -245,9 +246,7 @@ class ResourceStore:
                 current = stored.obj()
                 new = self._replacement(strategy, stored, current, transform(stored.obj()))
                 warnings = strategy.warnings(new, current)
-                problems = strategy.validate_update(new, current, self.lookup)
-                if problems:
-                    raise errors.invalid(kind, name, problems)
+                self._admit(kind, name, strategy.validate_update(new, current, self.lookup), warnings)
                 if new == current:
                     return Written(current, stored.body)
                 outcome: Outcome = Delete(new) if meta.should_delete_on_update(new) else Write(new)
@@ -260,6 +259,16 @@ class ResourceStore:
         finally:
             ctx.warnings.extend(warnings)
         raise errors.conflict(kind, name, errors.STALE_OBJECT)
+
+    def _admit(self, kind: Kind, name: str, problems: builtins.list[fe.FieldError],
+               warnings: builtins.list[str]) -> None:
+        """Refuse the write with one 422 listing every problem; references to missing Ark
+        objects are warnings instead when the server is told so (``--admission-references warn``)."""
+        if self.lookup.options.warn_missing_references:
+            warnings.extend(str(p) for p in problems if isinstance(p, MissingReference))
+            problems = [p for p in problems if not isinstance(p, MissingReference)]
+        if problems:
+            raise errors.invalid(kind, name, problems)
 
     @staticmethod
     def _replacement(strategy: Strategy, stored: Stored, current: dict[str, Any],

@@ -18,11 +18,12 @@ changes there, and no admission rule runs.
 """
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ark.kinds.validation import validate as validate_schema
 from ark.machinery import meta
-from ark.machinery.field import FieldError
+from ark.machinery.field import ErrorType, FieldError, Path
 
 if TYPE_CHECKING:
     from ark.kinds.registry import Kind
@@ -41,8 +42,39 @@ class CoreObjects(Protocol):
         """The core object (``resource`` is a plural: ``secrets``, ``configmaps``...), or None."""
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class AdmissionOptions:
+    """The server's admission settings, as the rules read them (from ``--admission-*`` and
+    ``--model-allowed-*``; docs/admission.md)."""
+
+    #: A reference to a missing Ark object is a warning instead of a rejection (for tools that
+    #: apply manifests in arbitrary order).
+    warn_missing_references: bool = False
+    #: Private networks a model's base URL may point into (loopback and link-local never).
+    model_private_networks: tuple[IPNetwork, ...] = ()
+    #: When set, a model's base URL must be on one of these domains (``*.example.com`` patterns).
+    model_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MissingReference(FieldError):
+    """A reference to another Ark object that does not exist: a rejection by default, a warning
+    with ``AdmissionOptions.warn_missing_references``. Build it with :func:`missing_reference`."""
+
+
+def missing_reference(path: Path | str, name: str, detail: str) -> MissingReference:
+    return MissingReference(ErrorType.NOT_FOUND, str(path), name, detail)
+
+
 class Lookup(Protocol):
     """Read-only access to other objects, for admission rules (e.g. a Query's target)."""
+
+    @property
+    def options(self) -> AdmissionOptions:
+        """The server's admission settings."""
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         """The object of ``kind`` named ``namespace/name`` as committed now, or None."""
@@ -94,6 +126,9 @@ class Strategy:
     # Validation -----------------------------------------------------------------------------
 
     def _schema_errors(self, obj: dict[str, Any]) -> list[FieldError]:
+        # Imported here: the kind modules import this one, and ark.kinds.validation loads them all.
+        from ark.kinds.validation import validate as validate_schema
+
         errors = meta.validate_object_meta(obj.get("metadata"))
         if self.section in obj:
             schema = self.kind.spec if self.section == "spec" else self.kind.status

@@ -22,15 +22,19 @@ STRATEGIC = "application/strategic-merge-patch+json"
 TABLE_V1 = "application/json;as=Table;v=v1;g=meta.k8s.io"
 KUBECTL_GET_ACCEPT = f"{TABLE_V1},application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 
+#: What a Query asks when a test does not care: a label selector, which admission does not look
+#: up (a named target must exist; docs/admission.md).
+ANY_AGENT = {"matchLabels": {"app": "test"}}
 # A minimal valid spec for the kinds the tests use, keyed by plural.
 SPECS: dict[str, dict[str, Any]] = {
-    "queries": {"input": "hello"},
-    "tools": {"type": "builtin", "builtin": {"name": "noop"}},
+    "queries": {"input": "hello", "selector": ANY_AGENT},
+    "tools": {"type": "agent", "agent": {"name": "helper"}},
     "a2aservers": {"address": {"value": "http://a2a.example:8080"}},
     "executionengines": {"address": {"value": "http://engine.example:8080"}, "type": "langgraph"},
     "mcpservers": {"address": {"value": "http://mcp.example:8080"}},
+    "agents": {"prompt": "You help.", "modelRef": {"name": "default"}},
 }
-KINDS = {"queries": "Query", "tools": "Tool", "a2aservers": "A2AServer", "executionengines": "ExecutionEngine",
+KINDS = {"queries": "Query", "agents": "Agent", "tools": "Tool", "a2aservers": "A2AServer", "executionengines": "ExecutionEngine",
          "mcpservers": "MCPServer"}
 VERSIONS = {"a2aservers": "v1prealpha1", "executionengines": "v1prealpha1"}
 

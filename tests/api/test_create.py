@@ -6,7 +6,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from arkrest import V1ALPHA1, V1PREALPHA1, assert_status, obj
+from arkrest import ANY_AGENT, V1ALPHA1, V1PREALPHA1, assert_status, obj
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -32,7 +32,7 @@ def test_create_is_201_with_server_owned_metadata(ark):
 
 def test_create_fills_schema_defaults(ark):
     created = ark.create(obj("q1"))
-    assert created["spec"] == {"input": "hello", "timeout": "5m", "ttl": "720h", "type": "user"}
+    assert created["spec"] == {"input": "hello", "selector": ANY_AGENT, "timeout": "5m", "ttl": "720h", "type": "user"}
 
 
 def test_create_wipes_client_sent_system_fields_and_status(ark):

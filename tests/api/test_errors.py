@@ -5,7 +5,7 @@ import json
 
 import pytest
 import yaml
-from arkrest import MERGE, assert_status, obj, warnings_of
+from arkrest import MERGE, SPECS, assert_status, obj, warnings_of
 
 from ark.storage.dialects import create_engine_for
 from ark.storage.store import Store
@@ -105,14 +105,14 @@ def test_exact_list_below_the_compacted_history_is_410(ark, compact):
 
 
 def test_body_over_3_mib_is_413(ark):
-    body = obj("q1", spec={"input": "x" * (3 * MIB + 10)})
+    body = obj("q1", spec={**SPECS["queries"], "input": "x" * (3 * MIB + 10)})
     status = assert_status(ark.http.post(ark.url(), json=body), 413, "RequestEntityTooLarge")
     assert "3145728" in status["message"]
     assert ark.http.get(ark.url("queries", "q1")).status_code == 404
 
 
 def test_chunked_body_over_3_mib_is_413(ark):
-    payload = json.dumps(obj("q1", spec={"input": "x" * (3 * MIB + 10)})).encode()
+    payload = json.dumps(obj("q1", spec={**SPECS["queries"], "input": "x" * (3 * MIB + 10)})).encode()
 
     def chunks():
         for start in range(0, len(payload), 64 * 1024):
@@ -125,7 +125,7 @@ def test_chunked_body_over_3_mib_is_413(ark):
 def test_body_just_under_the_limit_is_accepted(ark):
     """A body may take up to 3 MiB (here mostly whitespace) while its object fits the 1.5 MiB stored-object
     limit (tests/reliability covers objects over it)."""
-    text = json.dumps(obj("q1", spec={"input": "x" * (MIB + MIB // 4)}))
+    text = json.dumps(obj("q1", spec={**SPECS["queries"], "input": "x" * (MIB + MIB // 4)}))
     padded = text[:-1] + " " * (3 * MIB - 4096 - len(text)) + "}"
     response = ark.http.post(ark.url(), data=padded, headers={"Content-Type": "application/json"})
     assert response.status_code == 201, response.text[:300]
@@ -166,7 +166,7 @@ def test_metadata_that_is_not_an_object_is_400(ark):
 
 
 def test_yaml_body_is_accepted_on_create_and_update(ark):
-    text = yaml.safe_dump(obj("q1", labels={"from": "yaml"}, spec={"input": "hi"}))
+    text = yaml.safe_dump(obj("q1", labels={"from": "yaml"}, spec={**SPECS["queries"], "input": "hi"}))
     response = ark.http.post(ark.url(), data=text, headers={"Content-Type": "application/yaml"})
     assert response.status_code == 201, response.text
     created = response.json()
@@ -180,7 +180,7 @@ def test_yaml_body_is_accepted_on_create_and_update(ark):
 
 def test_yaml_timestamps_stay_strings(ark):
     text = ("apiVersion: ark.mckinsey.com/v1alpha1\nkind: Query\nmetadata:\n  name: q1\n"
-            "  annotations:\n    when: 2026-01-02T03:04:05Z\nspec:\n  input: hi\n")
+            "  annotations:\n    when: 2026-01-02T03:04:05Z\nspec:\n  input: hi\n  selector: {}\n")
     response = ark.http.post(ark.url(), data=text, headers={"Content-Type": "application/yaml"})
     assert response.status_code == 201, response.text
     assert response.json()["metadata"]["annotations"] == {"when": "2026-01-02T03:04:05Z"}
@@ -192,7 +192,7 @@ def test_malformed_yaml_is_400(ark):
 
 
 DUPLICATED = ('{"apiVersion":"ark.mckinsey.com/v1alpha1","kind":"Query","metadata":{"name":"q1"},'
-              '"spec":{"input":"first","input":"second"}}')
+              '"spec":{"input":"first","input":"second","selector":{}}}')
 
 
 def test_duplicated_json_keys_under_strict_are_400_naming_the_field(ark):

@@ -5,13 +5,19 @@ import copy
 import json
 
 import pytest
-from arkrest import APPLY, JSON_PATCH, assert_status, obj, warnings_of
+from arkrest import APPLY, JSON_PATCH, SPECS, assert_status, obj, warnings_of
 
 STRICT_PREFIX = 'Query in version "v1alpha1" cannot be handled as a Query: strict decoding error: '
 
 
+@pytest.fixture(autouse=True)
+def target(ark):
+    """The agent the queries below ask: admission refuses a Query whose target does not exist."""
+    ark.create(obj("a", "agents"))
+
+
 def _with_unknown_fields(name="q1"):
-    body = obj(name, spec={"input": "x", "target": {"name": "a", "type": "agent", "extra": 1}, "bogus": True})
+    body = obj(name, spec={**SPECS["queries"], "input": "x", "target": {"name": "a", "type": "agent", "extra": 1}, "bogus": True})
     body["topLevel"] = "x"
     body["metadata"]["notAField"] = "y"
     return body
@@ -129,7 +135,7 @@ def test_warn_merge_patch_with_unknown_fields_warns(ark):
 
 
 def test_strict_apply_patch_with_unknown_fields_is_400(ark):
-    body = obj("q1", spec={"input": "x", "nope": 1})
+    body = obj("q1", spec={**SPECS["queries"], "input": "x", "nope": 1})
     response = ark.patch("q1", body, content_type=APPLY, fieldManager="kubectl", fieldValidation="Strict")
     status = assert_status(response, 400, "BadRequest")
     assert 'unknown field "spec.nope"' in status["message"]
@@ -177,7 +183,7 @@ def test_strict_update_with_duplicated_keys_is_400(ark):
 
 
 def test_warn_keeps_its_warnings_when_the_object_is_then_invalid(ark):
-    body = obj("q1", spec={"input": "x", "type": "bogus", "extra": 1})
+    body = obj("q1", spec={**SPECS["queries"], "input": "x", "type": "bogus", "extra": 1})
     response = ark.http.post(ark.url(), json=body)
     assert_status(response, 422, "Invalid")
     assert warnings_of(response) == ['unknown field "spec.extra"']

@@ -5,7 +5,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import yaml
-from arkrest import APPLY, JSON_PATCH, MERGE, STRATEGIC, assert_status, obj
+from arkrest import APPLY, JSON_PATCH, MERGE, SPECS, STRATEGIC, assert_status, obj
 
 PATCH_415 = ("the body of the request was in an unknown format - accepted media types include: "
              "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
@@ -29,14 +29,14 @@ def test_merge_patch_changes_spec_and_bumps_generation(ark):
 
 
 def test_merge_patch_null_deletes_a_key(ark):
-    ark.create(obj("q1", labels={"a": "1", "b": "2"}, spec={"input": "x", "sessionId": "s1"}))
+    ark.create(obj("q1", labels={"a": "1", "b": "2"}, spec={**SPECS["queries"], "input": "x", "sessionId": "s1"}))
     patched = ark.patch("q1", {"metadata": {"labels": {"a": None}}, "spec": {"sessionId": None}}).json()
     assert patched["metadata"]["labels"] == {"b": "2"}
     assert "sessionId" not in patched["spec"]
 
 
 def test_merge_patch_null_on_a_defaulted_field_restores_the_default(ark):
-    ark.create(obj("q1", spec={"input": "x", "timeout": "1m"}))
+    ark.create(obj("q1", spec={**SPECS["queries"], "input": "x", "timeout": "1m"}))
     assert ark.patch("q1", {"spec": {"timeout": None}}).json()["spec"]["timeout"] == "5m"
 
 
@@ -164,7 +164,7 @@ def test_patch_with_an_invalid_dry_run_is_422(ark):
 # JSON patch -----------------------------------------------------------------------------------
 
 def test_json_patch_add_replace_and_remove_apply_in_order(ark):
-    ark.create(obj("q1", labels={"gone": "x"}, spec={"input": "x", "sessionId": "s"}))
+    ark.create(obj("q1", labels={"gone": "x"}, spec={**SPECS["queries"], "input": "x", "sessionId": "s"}))
     ops = [
         {"op": "replace", "path": "/spec/input", "value": "json patched"},
         {"op": "add", "path": "/metadata/labels/new", "value": "y"},
@@ -259,7 +259,7 @@ def test_apply_patch_creates_a_missing_object_with_201(ark):
 
 def test_apply_patch_updates_an_existing_object_with_200(ark):
     ark.create(obj("q1", labels={"keep": "me"}))
-    response = ark.patch("q1", obj("q1", labels={"added": "x"}, spec={"input": "applied"}), content_type=APPLY,
+    response = ark.patch("q1", obj("q1", labels={"added": "x"}, spec={**SPECS["queries"], "input": "applied"}), content_type=APPLY,
                          fieldManager="kubectl", force="true")
     assert response.status_code == 200, response.text
     applied = response.json()
@@ -269,7 +269,7 @@ def test_apply_patch_updates_an_existing_object_with_200(ark):
 
 
 def test_apply_patch_accepts_a_yaml_body(ark):
-    body = yaml.safe_dump(obj("q1", spec={"input": "from yaml"}))
+    body = yaml.safe_dump(obj("q1", spec={**SPECS["queries"], "input": "from yaml"}))
     response = ark.http.patch(ark.url("queries", "q1"), data=body, headers={"Content-Type": APPLY},
                               params={"fieldManager": "kubectl"})
     assert response.status_code == 201, response.text
@@ -318,7 +318,7 @@ def test_json_patch_setting_a_stale_resource_version_is_409(ark):
 def test_apply_patch_with_a_stale_resource_version_is_409(ark):
     created = ark.create(obj("q1"))
     ark.patch("q1", {"metadata": {"labels": {"moved": "on"}}})
-    body = obj("q1", resourceVersion=created["metadata"]["resourceVersion"], spec={"input": "late"})
+    body = obj("q1", resourceVersion=created["metadata"]["resourceVersion"], spec={**SPECS["queries"], "input": "late"})
     assert_status(ark.patch("q1", body, content_type=APPLY, fieldManager="kubectl"), 409, "Conflict")
 
 

@@ -1,18 +1,24 @@
-"""Every upstream Ark sample, created through the server as ``kubectl create`` would send it.
+"""Every upstream Ark sample, applied through the server in dependency order, as
+``kubectl apply`` of the sample folders into one namespace would: Models, Tools, MCPServers,
+Agents, Teams, then the rest (a second document of a kind and name replaces the first).
 
-The expected outcome of each document is computed independently of the server's schemas, by
-walking the upstream CRD (the helpers of ``tests/kinds/test_samples_schema.py``): valid
-documents are stored as sent plus defaults and server metadata; documents with fields the
-CRDs no longer have are pruned with one warning per field under ``Warn`` and refused under
-``Strict``; invalid documents are 422 with a cause per invalid field.
+The expected outcome of each document is computed independently of the server's code: Ark's
+mutations (the legacy Model migration, the Agent defaults) as a few lines below, then a walk of
+the upstream CRD (the helpers of ``tests/kinds/test_samples_schema.py``). Valid documents are
+stored as sent plus those changes and server metadata, with one warning per pruned field and
+per migration; documents with fields the CRDs no longer have are refused under ``Strict``;
+invalid documents are 422 with a cause per invalid field. Documents that Ark's admission
+rules refuse are listed in ``REFUSED`` with the rule that refuses them.
 """
 from __future__ import annotations
 
 import copy
 import re
 import uuid
+from dataclasses import dataclass
 
 import pytest
+import requests
 from arkrest import assert_status, warnings_of
 
 from ark.kinds import Kind
@@ -28,6 +34,76 @@ from tests.kinds.test_samples_schema import (
 )
 
 SERVER_FIELDS = {"uid", "creationTimestamp", "generation", "resourceVersion", "managedFields"}
+APPLY_ORDER = ("Model", "Tool", "MCPServer", "Agent", "Team", "A2AServer", "ExecutionEngine", "Memory",
+               "Evaluator", "Query", "Evaluation", "A2ATask")
+MIGRATION = "ark.mckinsey.com/migration-warning-"
+
+#: Documents Ark's admission refuses even when applied after everything they refer to: the
+#: fields the refusal names, and the words of the rule (docs/admission.md) in its message.
+REFUSED: dict[str, tuple[list[str], str]] = {
+    # Names an agent, team or model that no sample defines.
+    "evaluator/evaluator-with-labels.yaml#0": (["spec.parameters[0].value"], "does not exist"),
+    "evaluator/evaluator-with-labels.yaml#1": (["spec.parameters[0].value"], "does not exist"),
+    "evaluator-selector/queries-with-labels.yaml#0": (["spec.target.name"], "target references"),
+    "queries/memory.yaml#0": (["spec.target.name"], "target references"),
+    "queries/query-conversation-messages.yaml#0": (["spec.target.name"], "target references"),
+    "queries/query-customer-specific.yaml#0": (["spec.target.name"], "target references"),
+    "queries/query-resolution-flow.yaml#0": (["spec.target.name"], "target references"),
+    "queries/query-simple.yaml#0": (["spec.target.name"], "target references"),
+    "queries/query-with-parameters.yaml#0": (["spec.target.name"], "target references"),
+    "queries/query-with-selectors.yaml#1": (["spec.target.name"], "target references"),
+    # Written for the removed spec.targets list (pruned), so they have neither target nor selector.
+    "queries/query-model.yaml#0": (["spec.target"], "target or selector must be specified"),
+    "queries/query-streaming.yaml#0": (["spec.target"], "target or selector must be specified"),
+    "queries/query-with-label-selectors.yaml#0": (["spec.target"], "target or selector must be specified"),
+    "queries/query-with-mcp-settings-in-annotations.yaml#1": (["spec.target"], "target or selector must be specified"),
+    "teams/selector-strategy.yaml#4": (["spec.target"], "target or selector must be specified"),
+    "walkthrough/agents/tests/queries/analyst-query.yaml#0": (["spec.target"], "target or selector must be specified"),
+    "walkthrough/agents/tests/queries/creator-query.yaml#0": (["spec.target"], "target or selector must be specified"),
+    "walkthrough/agents/tests/queries/researcher-query.yaml#0": (["spec.target"], "target or selector must be specified"),
+    "walkthrough/research-query.yaml#0": (["spec.target"], "target or selector must be specified"),
+    "walkthrough/tools/tests/queries/web-search-query.yaml#0": (["spec.target"], "target or selector must be specified"),
+    # A builtin Tool named after no built-in (only noop and terminate exist).
+    "apiserver/services-ark-apiserver-test/manifests/a02-tool.yaml#0": (["metadata.name"], 'supported values: "noop", "terminate"'),
+    # Base URLs Ark must not call: plain http to a host outside the cluster, and a test
+    # template's placeholder "($azure.url)", which is no URL.
+    "models/local-ollama.yaml#0": (["spec.config.openai.baseUrl"], "must use HTTPS"),
+    "walkthrough/tests/manifests/model/a02-model.yaml#0": (["spec.config.azure.baseUrl"], "missing scheme"),
+}
+
+
+def ark_mutations(kind: str, document: dict) -> tuple[dict, dict[str, str]]:
+    """What Ark's mutating admission does to a document: the spec afterwards and the
+    annotations it adds (the legacy Model layout migrated; an Agent's default model and the
+    warning about deprecated custom tools)."""
+    spec, added = copy.deepcopy(document["spec"]), {}
+    metadata = document["metadata"]
+    if kind == "Model" and not spec.get("provider") and spec.get("type") in ("openai", "azure", "bedrock"):
+        added[MIGRATION + "provider"] = (f"spec.type is deprecated for provider values - migrated '{spec['type']}' "
+                                         "to spec.provider")
+        spec["provider"], spec["type"] = spec["type"], "completions"
+    skip = (metadata.get("labels") or {}).get("ark.mckinsey.com/skip-webhook-validation") == "true"
+    if kind == "Agent" and not skip:
+        if spec.get("modelRef") is None and "ark.mckinsey.com/a2a-server-name" not in (metadata.get("annotations") or {}):
+            spec["modelRef"] = {"name": "default"}
+        custom = [tool for tool in spec.get("tools") or () if tool.get("type") == "custom"]
+        if custom:
+            added[MIGRATION + "tool-type-custom"] = (
+                f"agent '{metadata['name']}' tool '{custom[0].get('name', '')}': type 'custom' is deprecated, use the "
+                "tool's actual type (mcp, http, agent, team, builtin) instead")
+    return spec, added
+
+
+@dataclass
+class Applied:
+    """What the server answered to one document, and what the test expects of it."""
+
+    document: dict
+    kind: Kind
+    response: requests.Response
+    warnings: list[str]
+    replaced: bool  # a document of the same kind and name came before: this one replaced it
+    read_back: dict | None  # a GET right after the write
 
 
 def _prepare(sample: Sample, namespace: str) -> tuple[dict, Kind]:
@@ -39,32 +115,83 @@ def _prepare(sample: Sample, namespace: str) -> tuple[dict, Kind]:
     return document, kind
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=sample_ids(SAMPLES))
-def test_sample_is_created_as_kube_apiserver_would(ark, sample):
-    document, kind = _prepare(sample, ark.namespace)
-    verdict = judged_by_crd(kind, document["spec"])
-    url = ark.url(kind.plural, version=kind.version)
-    response = ark.http.post(url, json=document, params={"fieldValidation": "Warn", "fieldManager": "kubectl-create"})
+def _apply(ark_http: requests.Session, url: str, document: dict) -> tuple[requests.Response, bool]:
+    """Create, or replace what an earlier document of the same name created."""
+    params = {"fieldValidation": "Warn", "fieldManager": "kubectl-client-side-apply"}
+    response = ark_http.post(url, json=document, params=params)
+    if response.status_code != 409:
+        return response, False
+    current = ark_http.get(f"{url}/{document['metadata']['name']}").json()
+    replacement = {**document, "metadata": {**document["metadata"],
+                                            "resourceVersion": current["metadata"]["resourceVersion"]}}
+    return ark_http.put(f"{url}/{document['metadata']['name']}", json=replacement, params=params), True
 
+
+@pytest.fixture(scope="module")
+def applied(server) -> dict[str, Applied]:
+    """Every sample applied in dependency order into one namespace of the server."""
+    reference_dir(SAMPLES_DIR)
+    namespace = f"samples-{uuid.uuid4().hex[:8]}"
+    order = sorted(SAMPLES, key=lambda s: (APPLY_ORDER.index(kind_of(s.document).kind), s.id))
+    outcomes = {}
+    with server.session() as http:
+        for sample in order:
+            document, kind = _prepare(sample, namespace)
+            url = f"{server.url}/apis/{kind.group}/{kind.version}/namespaces/{namespace}/{kind.plural}"
+            response, replaced = _apply(http, url, document)
+            read_back = http.get(f"{url}/{document['metadata']['name']}").json() if response.ok else None
+            outcomes[sample.id] = Applied(document, kind, response, warnings_of(response), replaced, read_back)
+    return outcomes
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=sample_ids(SAMPLES))
+def test_sample_is_admitted_as_kube_apiserver_with_arks_webhooks_would(applied, sample):
+    outcome = applied[sample.id]
+    document, kind, response = outcome.document, outcome.kind, outcome.response
+    spec, added = ark_mutations(kind.kind, document)
+    verdict = judged_by_crd(kind, spec)
+
+    if sample.id in REFUSED:
+        status = assert_status(response, 422, "Invalid")
+        fields, rule = REFUSED[sample.id]
+        assert [c["field"] for c in status["details"]["causes"]] == fields
+        assert rule in status["message"]
+        return
     if verdict.invalid:
         status = assert_status(response, 422, "Invalid")
         assert {c["field"] for c in status["details"]["causes"]} == set(verdict.invalid)
         assert status["details"]["kind"] == kind.kind
         return
 
-    assert response.status_code == 201, response.text
-    assert warnings_of(response) == [f'unknown field "{path}"' for path in verdict.unknown]
-    created = response.json()
-    assert set(created) == {"apiVersion", "kind", "metadata", "spec"}
-    assert (created["apiVersion"], created["kind"]) == (document["apiVersion"], document["kind"])
-    assert created["spec"] == verdict.spec
-    meta = created["metadata"]
-    assert {k: v for k, v in meta.items() if k not in SERVER_FIELDS} == document["metadata"]
-    assert uuid.UUID(meta["uid"]) and meta["generation"] == 1
-    assert [(e["manager"], e["operation"]) for e in meta["managedFields"]] == [("kubectl-create", "Update")]
+    assert response.status_code == (200 if outcome.replaced else 201), response.text
+    assert outcome.warnings == [f'unknown field "{path}"' for path in verdict.unknown] + [
+        text for key, text in sorted({**(document["metadata"].get("annotations") or {}), **added}.items())
+        if key.startswith(MIGRATION)]
+    stored = response.json()
+    assert set(stored) == {"apiVersion", "kind", "metadata", "spec"}
+    assert (stored["apiVersion"], stored["kind"]) == (document["apiVersion"], document["kind"])
+    assert stored["spec"] == verdict.spec
+    meta = stored["metadata"]
+    expected_meta = copy.deepcopy(document["metadata"])
+    if added:
+        expected_meta["annotations"] = {**expected_meta.get("annotations", {}), **added}
+    assert {k: v for k, v in meta.items() if k not in SERVER_FIELDS} == expected_meta
+    assert uuid.UUID(meta["uid"])
+    assert meta["generation"] == 1 or outcome.replaced
+    assert outcome.read_back == stored
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["creationTimestamp"])
-    got = ark.http.get(f"{url}/{document['metadata']['name']}")
-    assert got.json() == created
+
+
+def test_the_legacy_models_are_migrated(applied):
+    legacy = [s.id for s in SAMPLES if kind_of(s.document).kind == "Model" and "provider" not in s.document["spec"]
+              and s.document["spec"].get("type") in ("openai", "azure", "bedrock")]
+    assert len(legacy) >= 6
+    migrated = [i for i in legacy if applied[i].response.status_code in (200, 201)]
+    assert sorted(set(legacy) - set(migrated)) == sorted(i for i in legacy if i in REFUSED)
+    for sample_id in migrated:
+        stored = applied[sample_id].response.json()
+        assert stored["spec"]["provider"] == applied[sample_id].document["spec"]["type"]
+        assert stored["spec"]["type"] == "completions"
 
 
 def _with_unknown_fields() -> list[Sample]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from arkrest import assert_status, obj
+from arkrest import SPECS, assert_status, obj
 
 
 def _put(ark, body, plural="queries", **params):
@@ -50,7 +50,7 @@ def test_unchanged_update_is_a_no_op_that_keeps_the_resource_version(ark):
 def test_update_that_only_restates_defaults_is_a_no_op(ark):
     created = ark.create(obj("q1"))
     body = copy.deepcopy(created)
-    body["spec"] = {"input": "hello"}  # the defaults are filled in again
+    body["spec"] = copy.deepcopy(SPECS["queries"])  # the defaults are filled in again
     assert _put(ark, body).json()["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
 
 

@@ -21,7 +21,8 @@ NS = "default"
 
 def query(name: str, **labels: str) -> dict:
     return {"apiVersion": QUERY.api_version, "kind": "Query", "metadata": {"name": name, "labels": labels},
-            "spec": {"input": "hi", "timeout": "5m", "ttl": "720h", "type": "user"}}
+            "spec": {"input": "hi", "selector": {"matchLabels": {"app": "demo"}}, "timeout": "5m", "ttl": "720h",
+                     "type": "user"}}
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def query(name: str, labels: dict[str, str] | None = None, text: str = "hello") 
     if labels:
         metadata["labels"] = labels
     return {"apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query", "metadata": metadata,
-            "spec": {"input": text}}
+            "spec": {"input": text, "selector": {"matchLabels": {"app": "test"}}}}
 
 
 def create(session: requests.Session, url: str, namespace: str, name: str, labels: dict | None = None,
