@@ -8,7 +8,9 @@ runs every write the same way for every kind and asks the kind's strategy at fix
 2. ``default``: the kind's own defaults and migrations (Ark's mutating admission);
 3. ``validate`` / ``validate_update``: object metadata and the schema, then ``rules`` — the
    kind's own admission rules, which may read other objects through a read-only
-   :class:`Lookup`;
+   :class:`Lookup` (which also carries the server's :class:`AdmissionOptions`); a reference
+   to an Ark object that does not exist is a :class:`MissingReference`, which the store turns
+   into a warning when the server is told to;
 4. ``warnings``: texts for ``Warning`` headers.
 
 :class:`Strategy` is the behaviour every custom resource gets (a CRD with a status

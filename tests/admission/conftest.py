@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ark.kinds import REGISTRY, Kind
+from ark.kinds import REGISTRY
 from ark.kinds.validation import prune_and_default
 from ark.machinery.errors import ApiError
 from ark.machinery.options import DeleteOptions

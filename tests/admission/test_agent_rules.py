@@ -93,7 +93,8 @@ def test_what_the_schema_already_refuses_is_refused(admission, spec, field):
 
 
 def test_parameters_and_overrides_are_checked(admission):
-    spec = agent_spec(parameters=[{"name": "p", "value": "v", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+    both = {"name": "p", "value": "v", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
+    spec = agent_spec(parameters=[both],
                       overrides=[{"resourceType": "model", "headers": [{"name": "h", "value": {}}]}])
     assert admission.refuse("Agent", "a", spec).fields == ["spec.parameters[0].valueFrom",
                                                           "spec.overrides[0].headers[0].value.value"]
@@ -102,7 +103,8 @@ def test_parameters_and_overrides_are_checked(admission):
 def test_a_parameter_from_a_missing_secret_is_refused_when_the_cluster_can_be_read(admission, standalone, cluster):
     spec = agent_spec(parameters=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "t"}}}])
     refused = admission.refuse("Agent", "a", spec)
-    assert refused.causes == [{"reason": "FieldValueNotFound", "field": "spec.parameters[0].valueFrom.secretKeyRef.name",
+    assert refused.causes == [{"reason": "FieldValueNotFound",
+                               "field": "spec.parameters[0].valueFrom.secretKeyRef.name",
                                "message": f"Not found: \"creds\": secret 'creds' does not exist in namespace '{NS}'"}]
     standalone.create("Agent", "b", spec)  # no source of Secrets: skipped without error
     cluster.secret("creds", t="secret-value")

@@ -77,7 +77,7 @@ def test_arks_table_of_refused_urls(url, fragment):
     "https://[::127.0.0.1]/",              # IPv4-compatible IPv6
     "https://[64:ff9b::a9fe:a9fe]/",       # NAT64
     "https://%31%36%39.254.169.254/",      # percent-escaped
-    "https://１６９．２５４．１６９．２５４/",   # full-width digits and dots
+    "https://" + "".join(chr(ord(c) + 0xFEE0) for c in "169.254.169.254") + "/",  # full-width digits, dots
     "https://169。254。169。254/",           # ideographic full stops
     "https://0.0.0.0/",                    # reaches the local host
     "https://0/",

@@ -34,8 +34,8 @@ SPECS: dict[str, dict[str, Any]] = {
     "mcpservers": {"address": {"value": "http://mcp.example:8080"}},
     "agents": {"prompt": "You help.", "modelRef": {"name": "default"}},
 }
-KINDS = {"queries": "Query", "agents": "Agent", "tools": "Tool", "a2aservers": "A2AServer", "executionengines": "ExecutionEngine",
-         "mcpservers": "MCPServer"}
+KINDS = {"queries": "Query", "agents": "Agent", "tools": "Tool", "a2aservers": "A2AServer",
+         "executionengines": "ExecutionEngine", "mcpservers": "MCPServer"}
 VERSIONS = {"a2aservers": "v1prealpha1", "executionengines": "v1prealpha1"}
 
 

@@ -17,7 +17,7 @@ def target(ark):
 
 
 def _with_unknown_fields(name="q1"):
-    body = obj(name, spec={**SPECS["queries"], "input": "x", "target": {"name": "a", "type": "agent", "extra": 1}, "bogus": True})
+    body = obj(name, spec={"input": "x", "target": {"name": "a", "type": "agent", "extra": 1}, "bogus": True})
     body["topLevel"] = "x"
     body["metadata"]["notAField"] = "y"
     return body

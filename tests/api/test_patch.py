@@ -259,7 +259,7 @@ def test_apply_patch_creates_a_missing_object_with_201(ark):
 
 def test_apply_patch_updates_an_existing_object_with_200(ark):
     ark.create(obj("q1", labels={"keep": "me"}))
-    response = ark.patch("q1", obj("q1", labels={"added": "x"}, spec={**SPECS["queries"], "input": "applied"}), content_type=APPLY,
+    response = ark.patch("q1", obj("q1", labels={"added": "x"}, spec={"input": "applied"}), content_type=APPLY,
                          fieldManager="kubectl", force="true")
     assert response.status_code == 200, response.text
     applied = response.json()

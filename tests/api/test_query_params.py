@@ -11,7 +11,7 @@ import asyncio
 import json
 
 import pytest
-from arkrest import APPLY, MERGE, SPECS, assert_status, obj
+from arkrest import APPLY, MERGE, assert_status, obj
 from kubernetes_asyncio import client, config, watch
 
 TRUE_SPELLINGS = ["true", "True", "1", "", "abc"]

@@ -38,33 +38,36 @@ APPLY_ORDER = ("Model", "Tool", "MCPServer", "Agent", "Team", "A2AServer", "Exec
                "Evaluator", "Query", "Evaluation", "A2ATask")
 MIGRATION = "ark.mckinsey.com/migration-warning-"
 
-#: Documents Ark's admission refuses even when applied after everything they refer to: the
-#: fields the refusal names, and the words of the rule (docs/admission.md) in its message.
+# Ark's rules (docs/admission.md) as refusals show them: the fields named, words of the message.
+MISSING_TARGET = (["spec.target.name"], "target references")
+NO_TARGET = (["spec.target"], "target or selector must be specified")
+#: Documents Ark's admission refuses even when applied after everything they refer to.
 REFUSED: dict[str, tuple[list[str], str]] = {
     # Names an agent, team or model that no sample defines.
     "evaluator/evaluator-with-labels.yaml#0": (["spec.parameters[0].value"], "does not exist"),
     "evaluator/evaluator-with-labels.yaml#1": (["spec.parameters[0].value"], "does not exist"),
-    "evaluator-selector/queries-with-labels.yaml#0": (["spec.target.name"], "target references"),
-    "queries/memory.yaml#0": (["spec.target.name"], "target references"),
-    "queries/query-conversation-messages.yaml#0": (["spec.target.name"], "target references"),
-    "queries/query-customer-specific.yaml#0": (["spec.target.name"], "target references"),
-    "queries/query-resolution-flow.yaml#0": (["spec.target.name"], "target references"),
-    "queries/query-simple.yaml#0": (["spec.target.name"], "target references"),
-    "queries/query-with-parameters.yaml#0": (["spec.target.name"], "target references"),
-    "queries/query-with-selectors.yaml#1": (["spec.target.name"], "target references"),
+    "evaluator-selector/queries-with-labels.yaml#0": MISSING_TARGET,
+    "queries/memory.yaml#0": MISSING_TARGET,
+    "queries/query-conversation-messages.yaml#0": MISSING_TARGET,
+    "queries/query-customer-specific.yaml#0": MISSING_TARGET,
+    "queries/query-resolution-flow.yaml#0": MISSING_TARGET,
+    "queries/query-simple.yaml#0": MISSING_TARGET,
+    "queries/query-with-parameters.yaml#0": MISSING_TARGET,
+    "queries/query-with-selectors.yaml#1": MISSING_TARGET,
     # Written for the removed spec.targets list (pruned), so they have neither target nor selector.
-    "queries/query-model.yaml#0": (["spec.target"], "target or selector must be specified"),
-    "queries/query-streaming.yaml#0": (["spec.target"], "target or selector must be specified"),
-    "queries/query-with-label-selectors.yaml#0": (["spec.target"], "target or selector must be specified"),
-    "queries/query-with-mcp-settings-in-annotations.yaml#1": (["spec.target"], "target or selector must be specified"),
-    "teams/selector-strategy.yaml#4": (["spec.target"], "target or selector must be specified"),
-    "walkthrough/agents/tests/queries/analyst-query.yaml#0": (["spec.target"], "target or selector must be specified"),
-    "walkthrough/agents/tests/queries/creator-query.yaml#0": (["spec.target"], "target or selector must be specified"),
-    "walkthrough/agents/tests/queries/researcher-query.yaml#0": (["spec.target"], "target or selector must be specified"),
-    "walkthrough/research-query.yaml#0": (["spec.target"], "target or selector must be specified"),
-    "walkthrough/tools/tests/queries/web-search-query.yaml#0": (["spec.target"], "target or selector must be specified"),
+    "queries/query-model.yaml#0": NO_TARGET,
+    "queries/query-streaming.yaml#0": NO_TARGET,
+    "queries/query-with-label-selectors.yaml#0": NO_TARGET,
+    "queries/query-with-mcp-settings-in-annotations.yaml#1": NO_TARGET,
+    "teams/selector-strategy.yaml#4": NO_TARGET,
+    "walkthrough/agents/tests/queries/analyst-query.yaml#0": NO_TARGET,
+    "walkthrough/agents/tests/queries/creator-query.yaml#0": NO_TARGET,
+    "walkthrough/agents/tests/queries/researcher-query.yaml#0": NO_TARGET,
+    "walkthrough/research-query.yaml#0": NO_TARGET,
+    "walkthrough/tools/tests/queries/web-search-query.yaml#0": NO_TARGET,
     # A builtin Tool named after no built-in (only noop and terminate exist).
-    "apiserver/services-ark-apiserver-test/manifests/a02-tool.yaml#0": (["metadata.name"], 'supported values: "noop", "terminate"'),
+    "apiserver/services-ark-apiserver-test/manifests/a02-tool.yaml#0": (["metadata.name"],
+                                                                        'supported values: "noop", "terminate"'),
     # Base URLs Ark must not call: plain http to a host outside the cluster, and a test
     # template's placeholder "($azure.url)", which is no URL.
     "models/local-ollama.yaml#0": (["spec.config.openai.baseUrl"], "must use HTTPS"),
@@ -84,7 +87,8 @@ def ark_mutations(kind: str, document: dict) -> tuple[dict, dict[str, str]]:
         spec["provider"], spec["type"] = spec["type"], "completions"
     skip = (metadata.get("labels") or {}).get("ark.mckinsey.com/skip-webhook-validation") == "true"
     if kind == "Agent" and not skip:
-        if spec.get("modelRef") is None and "ark.mckinsey.com/a2a-server-name" not in (metadata.get("annotations") or {}):
+        made_by_a2a = "ark.mckinsey.com/a2a-server-name" in (metadata.get("annotations") or {})
+        if spec.get("modelRef") is None and not made_by_a2a:
             spec["modelRef"] = {"name": "default"}
         custom = [tool for tool in spec.get("tools") or () if tool.get("type") == "custom"]
         if custom:

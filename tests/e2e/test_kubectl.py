@@ -42,13 +42,24 @@ WATCH_LIST = {"watch-list": {}, "list-watch": {"KUBE_FEATURE_WatchListClient": "
 
 
 def query_manifest(name: str, *, timeout: str = "2m", labels: dict | None = None) -> str:
-    """A small Query as YAML, for ``kubectl ... -f -``."""
+    """A small Query as YAML, for ``kubectl ... -f -``. It picks its agents by label: a target
+    it named would have to exist (admission refuses a Query whose target is missing)."""
     metadata: dict = {"name": name}
     if labels:
         metadata["labels"] = labels
-    body = {"input": f"question for {name}", "target": {"type": "agent", "name": "weather-agent"},
-            "timeout": timeout}
+    body = {"input": f"question for {name}", "selector": {"matchLabels": {"app": "weather"}}, "timeout": timeout}
     return yaml.safe_dump({"apiVersion": f"{GROUP}/v1alpha1", "kind": "Query", "metadata": metadata, "spec": body})
+
+
+@pytest.fixture
+def sample_agents(server, namespace) -> None:
+    """The agents of samples/agent.yaml in the test's namespace: samples/query.yaml asks
+    weather-agent, and admission refuses a Query whose target does not exist."""
+    url = f"{server.url}/apis/{GROUP}/v1alpha1/namespaces/{namespace}/agents"
+    with server.session() as http:
+        for document in yaml.safe_load_all((SAMPLES / "agent.yaml").read_text()):
+            response = http.post(url, json=document)
+            assert response.status_code == 201, response.text
 
 
 def get_json(kubectl, *args: str) -> dict:
@@ -120,6 +131,9 @@ def test_readme_walkthrough(kubectl, namespace, tmp_path, monkeypatch):
     assert empty.stdout == ""
     assert empty.stderr.strip() == f"No resources found in {namespace} namespace."
 
+    agents = user("apply", "-f", "samples/agent.yaml")
+    assert agents.stdout.splitlines() == ["agent.ark.mckinsey.com/weather-agent created",
+                                          "agent.ark.mckinsey.com/reviewer-agent created"]
     created = user("create", "-f", "samples/query.yaml")
     assert created.stdout.strip() == "query.ark.mckinsey.com/test-query created"
 
@@ -142,6 +156,67 @@ def test_readme_walkthrough(kubectl, namespace, tmp_path, monkeypatch):
     assert deleted.stdout.startswith('query.ark.mckinsey.com "test-query" deleted')
     again = user("get", "queries")
     assert again.stderr.strip() == f"No resources found in {namespace} namespace."
+
+
+# --- Ark's admission -------------------------------------------------------------------------
+
+LEGACY_MODEL = """apiVersion: ark.mckinsey.com/v1alpha1
+kind: Model
+metadata:
+  name: legacy
+spec:
+  type: openai
+  model:
+    value: gpt-4o-mini
+  config:
+    openai:
+      baseUrl:
+        value: https://api.openai.com/v1
+      apiKey:
+        value: not-a-real-key
+"""
+MIGRATION_WARNING = "Warning: spec.type is deprecated for provider values - migrated 'openai' to spec.provider"
+
+
+def test_a_query_whose_agent_is_missing_is_refused_naming_the_target(kubectl, namespace):
+    refused = kubectl("apply", "-f", str(QUERY_SAMPLE), "-n", namespace, check=False)
+    assert refused.returncode == 1
+    assert 'The Query "test-query" is invalid: spec.target.name: Not found: "weather-agent": target references ' \
+           f"agent 'weather-agent' does not exist in namespace '{namespace}'" in refused.stderr
+    assert "spec.target" in refused.stderr
+    assert kubectl("get", "queries", "-n", namespace).stderr.strip() == f"No resources found in {namespace} namespace."
+
+
+def test_server_dry_run_admits_everything_and_stores_nothing(kubectl_latest, namespace):
+    ns = ("-n", namespace)
+    refused = kubectl_latest("apply", "--dry-run=server", "-f", str(QUERY_SAMPLE), *ns, check=False)
+    assert refused.returncode == 1 and "spec.target.name: Not found" in refused.stderr
+    dry = kubectl_latest("apply", "--dry-run=server", "-f", str(SAMPLES / "agent.yaml"), *ns)
+    assert dry.stdout.splitlines() == ["agent.ark.mckinsey.com/weather-agent created (server dry run)",
+                                       "agent.ark.mckinsey.com/reviewer-agent created (server dry run)"]
+    migrated = kubectl_latest("create", "--dry-run=server", "-f", "-", "-o", "json", *ns, input=LEGACY_MODEL)
+    assert MIGRATION_WARNING in migrated.stderr
+    assert json.loads(migrated.stdout)["spec"]["provider"] == "openai"
+    assert kubectl_latest("get", "agents,models,queries", "-o", "name", *ns).stdout == ""
+
+
+def test_a_legacy_model_is_migrated_with_a_warning_on_stderr(kubectl, namespace):
+    ns = ("-n", namespace)
+    applied = kubectl("apply", "-f", "-", *ns, input=LEGACY_MODEL)
+    assert applied.stdout.strip() == "model.ark.mckinsey.com/legacy created"
+    assert MIGRATION_WARNING in applied.stderr
+    stored = get_json(kubectl, "model", "legacy", *ns)
+    assert (stored["spec"]["provider"], stored["spec"]["type"]) == ("openai", "completions")
+    rows = parse_table(kubectl("get", "model", "legacy", *ns).stdout)
+    assert (rows[0]["TYPE"], rows[0]["PROVIDER"]) == ("completions", "openai")
+
+
+def test_a_model_pointing_at_the_metadata_service_is_refused(kubectl_latest, namespace):
+    unsafe = LEGACY_MODEL.replace("https://api.openai.com/v1", "http://169.254.169.254/latest/")
+    refused = kubectl_latest("apply", "-f", "-", "-n", namespace, input=unsafe, check=False)
+    assert refused.returncode == 1
+    assert 'The Model "legacy" is invalid: spec.config.openai.baseUrl: Invalid value: ' in refused.stderr
+    assert MIGRATION_WARNING in refused.stderr  # warnings go out with the refusal too
 
 
 # --- get ------------------------------------------------------------------------------------
@@ -210,6 +285,7 @@ def test_get_missing_object_is_not_found(kubectl):
 # --- apply ------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("sample_agents")
 def test_apply_twice_is_a_noop(kubectl, namespace):
     ns = ("-n", namespace)
     first = kubectl("apply", "-f", str(QUERY_SAMPLE), *ns)
@@ -257,6 +333,7 @@ def test_apply_server_side(kubectl, namespace):
     assert final["metadata"]["generation"] == 2
 
 
+@pytest.mark.usefixtures("sample_agents")
 def test_server_side_apply_takes_over_a_client_side_applied_object(kubectl_latest, namespace):
     ns = ("-n", namespace)
     kubectl_latest("apply", "-f", str(QUERY_SAMPLE), *ns)
@@ -297,6 +374,7 @@ open(path, "w").write(text.replace("type: agent", "type: robot"))
 """
 
 
+@pytest.mark.usefixtures("sample_agents")
 def test_edit_with_a_scripted_editor(kubectl, namespace, tmp_path):
     ns = ("-n", namespace)
     kubectl("create", "-f", str(QUERY_SAMPLE), *ns)
@@ -328,6 +406,7 @@ def test_edit_with_a_scripted_editor(kubectl, namespace, tmp_path):
         got["metadata"]["resourceVersion"]
 
 
+@pytest.mark.usefixtures("sample_agents")
 def test_patch_merge_and_json(kubectl, namespace):
     ns = ("-n", namespace)
     kubectl("create", "-f", str(QUERY_SAMPLE), *ns)
@@ -351,6 +430,7 @@ def test_patch_merge_and_json(kubectl, namespace):
         got["metadata"]["resourceVersion"]
 
 
+@pytest.mark.usefixtures("sample_agents")
 def test_strategic_patch_is_unsupported_media_type(kubectl, namespace):
     ns = ("-n", namespace)
     kubectl("create", "-f", str(QUERY_SAMPLE), *ns)
@@ -361,6 +441,7 @@ def test_strategic_patch_is_unsupported_media_type(kubectl, namespace):
     assert get_json(kubectl, "query", "test-query", *ns)["spec"]["timeout"] == "2m"
 
 
+@pytest.mark.usefixtures("sample_agents")
 def test_label_and_annotate(kubectl, namespace):
     ns = ("-n", namespace)
     kubectl("create", "-f", str(QUERY_SAMPLE), *ns)
@@ -412,6 +493,7 @@ def test_delete(kubectl, namespace):
 # --- kubectl 1.37 only --------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("sample_agents")
 def test_create_twice_is_already_exists_and_generate_name_makes_names(kubectl_latest, namespace):
     ns = ("-n", namespace)
     kubectl_latest("create", "-f", str(QUERY_SAMPLE), *ns)
@@ -431,6 +513,7 @@ def test_create_twice_is_already_exists_and_generate_name_makes_names(kubectl_la
     assert len(names) == 2
 
 
+@pytest.mark.usefixtures("sample_agents")
 def test_replace_diff_and_server_dry_run(kubectl_latest, namespace):
     ns = ("-n", namespace)
     kubectl_latest("apply", "-f", str(QUERY_SAMPLE), *ns)
@@ -481,6 +564,7 @@ metadata:
   name: bad
 spec:
   input: hi
+  selector: {matchLabels: {app: weather}}
   bogus: 1
 """
 
@@ -541,6 +625,7 @@ CONDITION_PATCH = json.dumps({"status": {"phase": "done", "duration": "1.5s", "c
      "lastTransitionTime": "2026-01-02T15:04:05Z", "observedGeneration": 1}]}})
 
 
+@pytest.mark.usefixtures("sample_agents")
 @pytest.mark.parametrize("mode", WATCH_LIST)
 def test_wait_for_a_condition_set_through_the_status_subresource(kubectl_latest, namespace, mode):
     ns = ("-n", namespace)
@@ -576,6 +661,7 @@ def test_wait_for_a_condition_set_through_the_status_subresource(kubectl_latest,
     assert (got["spec"]["timeout"], got["status"]["phase"]) == ("2m", "error")
 
 
+@pytest.mark.usefixtures("sample_agents")
 @pytest.mark.parametrize("mode", WATCH_LIST)
 def test_delete_waits_for_finalizers(kubectl_latest, namespace, mode):
     ns = ("-n", namespace)
