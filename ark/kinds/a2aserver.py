@@ -50,6 +50,8 @@ class A2AServerStrategy(Strategy):
     """Ark's A2AServer rules, which look nothing up: the address and each header give exactly
     one of value and valueFrom, header names are unique, the poll interval is not negative."""
 
+    rules_need_spec = True
+
     def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
         spec, path = obj["spec"], Path("spec")
         problems = one_value_errors(spec["address"], path.child("address"))

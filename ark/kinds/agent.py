@@ -14,7 +14,6 @@ from ark.kinds.admission.metadata import (
     migration_warnings,
     namespace_of,
     skips_validation,
-    spec_of,
 )
 from ark.kinds.admission.values import override_errors, parameter_errors
 from ark.kinds.common import Condition, ObjectRef, Override, Parameter
@@ -98,9 +97,11 @@ class AgentStrategy(Strategy):
     up (their absence shows in the agent's status). The skip-validation label bypasses all of it."""
 
     def default(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        spec = spec_of(obj)
-        if spec is None or skips_validation(obj):
+        if skips_validation(obj):
             return
+        spec = obj.setdefault("spec", {})  # an agent sent without a spec gets the default model too
+        if not isinstance(spec, dict):
+            return  # the schema refuses it
         if spec.get("modelRef") is None and A2A_SERVER_ANNOTATION not in annotations_of(obj):
             spec["modelRef"] = {"name": DEFAULT_MODEL}
         tools = spec.get("tools")

@@ -174,12 +174,14 @@ class EvaluationStrategy(Strategy):
     evaluation's namespace); the config has what the type needs and nothing the type takes from
     elsewhere; evaluator parameters have values; durations are ones Go can read."""
 
+    rules_need_spec = True
+
     def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
         spec, path = obj["spec"], Path("spec")
         ref = spec.get("evaluator") or {}
         problems = require(lookup, evaluator.KIND, ref.get("namespace") or namespace_of(obj), ref.get("name") or "",
                            path.child("evaluator", "name"), "evaluator reference: ")
-        problems += _config_errors(spec["type"], spec["config"], path.child("config"))
+        problems += _config_errors(spec.get("type") or "direct", spec["config"], path.child("config"))
         for i, parameter in enumerate(ref.get("parameters") or ()):
             if not parameter.get("value"):
                 at = path.child("evaluator", "parameters").index(i).child("value")

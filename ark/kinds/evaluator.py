@@ -63,6 +63,8 @@ class EvaluatorStrategy(Strategy):
     ``model.name`` exists (in the namespace of ``model.namespace``, else the evaluator's).
     Only plain parameter values count, and the last of a name wins, as in Ark."""
 
+    rules_need_spec = True
+
     def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
         spec, namespace, path = obj["spec"], namespace_of(obj), Path("spec")
         problems = resolve(lookup, namespace, spec["address"], path.child("address"))[1]

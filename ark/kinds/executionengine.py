@@ -42,6 +42,8 @@ class ExecutionEngineStatus(Schema):
 class ExecutionEngineStrategy(Strategy):
     """Ark's ExecutionEngine rules: the name ``a2a`` is reserved, the address resolves."""
 
+    rules_need_spec = True
+
     def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
         problems = resolve(lookup, namespace_of(obj), obj["spec"]["address"], Path("spec").child("address"))[1]
         if obj["metadata"]["name"] == RESERVED_NAME:

@@ -58,6 +58,8 @@ class MCPServerStrategy(Strategy):
     """Ark's MCPServer rules: the address resolves (any URL: MCP servers are often in-cluster
     or local), headers are well formed, the poll interval is a duration that is not negative."""
 
+    rules_need_spec = True
+
     def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
         spec, path = obj["spec"], Path("spec")
         return [

@@ -124,6 +124,8 @@ class ModelStrategy(Strategy):
     the provider is present; the Secret and ConfigMap keys credentials come from exist; the base
     URL resolves and is safe to call (``ark/kinds/admission/urls.py``); headers are well formed."""
 
+    rules_need_spec = True
+
     def default(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         spec = spec_of(obj)
         if spec is None or spec.get("provider") or spec.get("type") not in LEGACY_PROVIDER_TYPES:

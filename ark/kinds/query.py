@@ -119,6 +119,8 @@ class QueryStrategy(Strategy):
     namespace, parameters and overrides that are well formed, durations Go can read. (A Query
     being deleted is never refused: the store skips the rules for it.)"""
 
+    rules_need_spec = True
+
     def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
         spec, namespace, path = obj["spec"], namespace_of(obj), Path("spec")
         return [

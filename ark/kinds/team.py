@@ -86,6 +86,8 @@ class TeamStrategy(Strategy):
     graph strategy); members that exist, are agents or teams and are not the team itself; no
     mix of agents run by Ark and agents run by an external execution engine."""
 
+    rules_need_spec = True
+
     def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
         spec, namespace, path = obj["spec"], namespace_of(obj), Path("spec")
         loaded: dict[str, dict[str, Any] | None] = {}
@@ -164,7 +166,7 @@ def _member_errors(lookup: Lookup, team_name: str, namespace: str, members: list
         elif (found := read_agent(name)) is None:
             problems.append(missing(agent.KIND, namespace, name, at.child("name"), "team member references "))
         else:
-            engine = (found["spec"].get("executionEngine") or {}).get("name") or ""
+            engine = ((found.get("spec") or {}).get("executionEngine") or {}).get("name") or ""
             agents.append((at, name, "" if engine == A2A_ENGINE else engine))
     return problems + _mixed_team_errors(agents)
 

@@ -108,6 +108,8 @@ class ToolStrategy(Strategy):
     built-in (``noop`` or ``terminate``). Nothing a tool points to is looked up. The
     skip-validation label bypasses the rules."""
 
+    rules_need_spec = True
+
     def rules(self, obj: dict[str, Any], old: dict[str, Any] | None, lookup: Lookup) -> list[FieldError]:
         if skips_validation(obj):
             return []

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from ark.app import create_app
+from ark.kinds import REGISTRY
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import upgrade_engine
@@ -162,3 +163,22 @@ def test_private_ranges_and_domains_for_model_urls_are_server_options(make_clien
     assert domains.post(f"{BASE}/models", json=legacy_model()).status_code == 201
     refused = domains.post(f"{BASE}/models", json=legacy_model("other", "https://llm.example.com/v1"))
     assert refused.status_code == 422 and "domain not in the allowed list" in refused.get_json()["message"]
+
+
+@pytest.mark.parametrize("kind", [k for k in REGISTRY if k.kind not in ("Agent", "Memory", "A2ATask")],
+                         ids=lambda k: k.kind)
+def test_an_object_without_spec_is_refused_when_the_rules_need_one(client, kind):
+    url = f"/apis/{kind.group}/{kind.version}/namespaces/ns/{kind.plural}"
+    for spec in ({}, {"spec": None}):
+        response = client.post(url, json={"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": "x"},
+                                          **spec})
+        assert response.status_code == 422, response.get_json()
+        assert response.get_json()["details"]["causes"] == [
+            {"reason": "FieldValueRequired", "message": "Required value", "field": "spec"}]
+
+
+def test_kinds_without_rules_take_objects_without_spec_and_an_agent_gets_the_default_model(client):
+    for plural, kind in (("memories", "Memory"), ("a2atasks", "A2ATask"), ("agents", "Agent")):
+        body = {"apiVersion": "ark.mckinsey.com/v1alpha1", "kind": kind, "metadata": {"name": "x"}}
+        assert client.post(f"{BASE}/{plural}", json=body).status_code == 201
+    assert client.get(f"{BASE}/agents/x").get_json()["spec"] == {"modelRef": {"name": "default"}}

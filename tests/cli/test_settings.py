@@ -139,7 +139,8 @@ def test_every_field_has_its_env_var():
         "ARK_TLS_SAN": "a.test, 10.1.2.3", "ARK_WORKERS": "2", "ARK_AUTH_MODE": "off", "ARK_KUBECONFIG_OUT": "k",
         "ARK_WATCH_POLL_INTERVAL": "0.5", "ARK_BOOKMARK_INTERVAL": "5", "ARK_HISTORY_RETENTION": "60",
         "ARK_HISTORY_MIN_REVISIONS": "7", "ARK_WATCH_QUEUE_SIZE": "9", "ARK_MAX_BODY_BYTES": "100",
-        "ARK_LOG_LEVEL": "debug",
+        "ARK_LOG_LEVEL": "debug", "ARK_ADMISSION_REFERENCES": "warn",
+        "ARK_MODEL_ALLOWED_PRIVATE_RANGES": "10.100.0.0/16, fd00:1::/32", "ARK_MODEL_ALLOWED_DOMAINS": "*.Example.com",
     }
     settings = Settings.load(env=env)
     assert settings == Settings(
@@ -149,6 +150,8 @@ def test_every_field_has_its_env_var():
         cert_dir="c", tls_cert_file="t.crt", tls_private_key_file="t.key", tls_sans=("a.test", "10.1.2.3"),
         workers=2, auth_mode="off", kubeconfig_out="k", watch_poll_interval=0.5, bookmark_interval=5.0,
         history_retention=60.0, history_min_revisions=7, watch_queue_size=9, max_body_bytes=100, log_level="debug",
+        admission_references="warn", model_allowed_private_ranges=("10.100.0.0/16", "fd00:1::/32"),
+        model_allowed_domains=("*.example.com",),
     )
     # ... and every field its flag
     argv = []
@@ -190,6 +193,11 @@ def test_to_env_round_trips():
         (["--tls-san", "not a name"], {}, '--tls-san: must be IP addresses or DNS names, got "not a name"'),
         (["--bind-address", "no such host!"], {}, "--bind-address: must be an IP address or host name"),
         (["--log-level", "loud"], {}, "--log-level: must be one of debug, info"),
+        (["--admission-references", "ignore"], {}, '--admission-references: must be reject or warn, got "ignore"'),
+        (["--model-allowed-private-ranges", "10.0.0.0/33"], {},
+         '--model-allowed-private-ranges: must be IP networks such as 10.100.0.0/16, got "10.0.0.0/33"'),
+        ([], {"ARK_MODEL_ALLOWED_DOMAINS": "ok.example.com,*.*.example.com"},
+         'ARK_MODEL_ALLOWED_DOMAINS: must be domains such as api.openai.com or *.example.com, got "*.*.example.com"'),
         (["--tls-cert-file", "a.crt"], {}, "--tls-cert-file and --tls-private-key-file must be given together"),
         (["--no-such-flag"], {}, "unrecognized arguments: --no-such-flag"),
         ([], {"ARK_STORAGE_DRIVER": "mysql"}, 'ARK_STORAGE_DRIVER: must be sqlite or postgresql, got "mysql"'),
@@ -203,6 +211,19 @@ def test_bad_values_raise_one_line(argv, env, message):
     text = str(caught.value)
     assert text.startswith(message)
     assert "\n" not in text
+
+
+def test_admission_settings_from_flags_and_the_yaml_file(tmp_path):
+    assert (Settings().admission_references, Settings().model_allowed_private_ranges) == ("reject", ())
+    flags = Settings.load(["--model-allowed-private-ranges", "10.100.0.0/16", "--model-allowed-private-ranges",
+                           "192.168.50.0/24,172.16.1.0/24", "--model-allowed-domains", "api.openai.com"], env={})
+    assert flags.model_allowed_private_ranges == ("10.100.0.0/16", "192.168.50.0/24", "172.16.1.0/24")
+    assert flags.model_allowed_domains == ("api.openai.com",)
+    config = write_yaml(tmp_path / "ark.yaml", {"admission": {
+        "references": "warn", "modelAllowedPrivateRanges": ["10.1.0.0/16"], "modelAllowedDomains": ["*.azure.com"]}})
+    from_file = Settings.load(["--config", config], env={})
+    assert (from_file.admission_references, from_file.model_allowed_private_ranges,
+            from_file.model_allowed_domains) == ("warn", ("10.1.0.0/16",), ("*.azure.com",))
 
 
 def test_bad_yaml_value_names_file_and_key(tmp_path):
