@@ -151,6 +151,18 @@ def test_a_service_stands_for_its_cluster_url(admission, cluster, ref, url):
     assert resolve(admission.resources.lookup, NS, {"valueFrom": {"serviceRef": ref}}, Path("x")) == (url, [])
 
 
+@pytest.mark.parametrize(("value_from", "field", "fragment"), [
+    ({"serviceRef": {"name": ""}}, "x.valueFrom.serviceRef.name", "service name is required"),
+    ({"secretKeyRef": {"name": "", "key": "url"}}, "x.valueFrom.secretKeyRef.name", "secret name is required"),
+    ({"configMapKeyRef": {"key": "url"}}, "x.valueFrom.configMapKeyRef.name", "configMap name is required"),
+    ({}, "x.valueFrom", "no valid valueFrom source"),
+])
+def test_a_source_that_names_nothing_does_not_resolve(admission, value_from, field, fragment):
+    value, problems = resolve(admission.resources.lookup, NS, {"valueFrom": value_from}, Path("x"))
+    assert value is None
+    assert [(p.field, fragment in p.detail) for p in problems] == [(field, True)]
+
+
 def test_without_a_source_of_core_objects_nothing_is_resolved_and_nothing_refused(standalone):
     for value_from in ({"secretKeyRef": {"name": "s", "key": "k"}}, {"serviceRef": {"name": "svc"}}):
         assert resolve(standalone.resources.lookup, NS, {"valueFrom": value_from}, Path("x")) == (None, [])
