@@ -7,7 +7,7 @@ import copy
 import json
 
 import pytest
-from arkrest import APPLY, MERGE, V1ALPHA1, assert_status, obj
+from arkrest import ANY_AGENT, APPLY, MERGE, V1ALPHA1, assert_status, obj
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes import dynamic
@@ -19,7 +19,8 @@ def apply(ark, config: dict, manager: str, **params: str):
 
 
 def config(name: str = "q1", **spec) -> dict:
-    return obj(name, spec={"input": "hello", **spec})
+    """A Query to apply; its selector makes it admissible (a named target would have to exist)."""
+    return obj(name, spec={"input": "hello", "selector": ANY_AGENT, **spec})
 
 
 def entries(stored: dict) -> dict[tuple[str, str, str], dict]:
@@ -33,7 +34,7 @@ def test_apply_creates_with_one_apply_entry(ark):
     assert entry["manager"] == "alice" and entry["operation"] == "Apply"
     assert entry["apiVersion"] == V1ALPHA1 and entry["fieldsType"] == "FieldsV1"
     assert entry["time"].endswith("Z")
-    assert entry["fieldsV1"] == {"f:spec": {"f:input": {}, "f:timeout": {}}}
+    assert entry["fieldsV1"] == {"f:spec": {"f:input": {}, "f:selector": {}, "f:timeout": {}}}
 
 
 def test_applying_the_same_configuration_again_writes_nothing(ark):
@@ -54,7 +55,7 @@ def test_fields_a_manager_stops_applying_are_removed(ark):
     assert stored["metadata"]["labels"] == {"app": "demo"}
     assert "timeout" not in stored["spec"] or stored["spec"]["timeout"] == "5m"  # back to the schema's default
     assert entries(stored)[("alice", "Apply", "")]["fieldsV1"] == {
-        "f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:input": {}}}
+        "f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:input": {}, "f:selector": {}}}
 
 
 def test_a_field_another_manager_owns_with_another_value_is_a_conflict(ark):
@@ -72,8 +73,9 @@ def test_force_takes_the_field_over(ark):
     stored = apply(ark, config(input="changed"), "bob", force="true").json()
     assert stored["spec"]["input"] == "changed"
     owners = entries(stored)
-    assert owners[("bob", "Apply", "")]["fieldsV1"] == {"f:spec": {"f:input": {}}}
-    assert ("alice", "Apply", "") not in owners  # its only field went to bob
+    assert owners[("bob", "Apply", "")]["fieldsV1"] == {"f:spec": {"f:input": {}, "f:selector": {}}}
+    # the input went to bob; the selector, applied by both with the same value, is shared
+    assert owners[("alice", "Apply", "")]["fieldsV1"] == {"f:spec": {"f:selector": {}}}
 
 
 def test_the_same_value_is_shared_without_a_conflict(ark):
@@ -93,7 +95,7 @@ def test_updates_are_recorded_per_manager_and_take_fields_from_appliers(ark):
     owners = entries(edited.json())
     assert owners[("kubectl-edit", "Update", "")]["fieldsV1"] == {"f:spec": {"f:input": {}}}
     assert owners[("kubectl-edit", "Update", "")]["apiVersion"] == V1ALPHA1
-    assert ("alice", "Apply", "") not in owners
+    assert owners[("alice", "Apply", "")]["fieldsV1"] == {"f:spec": {"f:selector": {}}}  # the input went
     # alice applying its old value now conflicts with the editor (an Update manager: "using" its version).
     status = assert_status(apply(ark, config(), "alice"), 409, "Conflict")
     assert status["message"] == ('Apply failed with 1 conflict: conflict with "kubectl-edit" using '

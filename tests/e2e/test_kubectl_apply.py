@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 GROUP = "ark.mckinsey.com"
+
+
+@pytest.fixture(autouse=True)
+def weather_agent(server, namespace) -> None:
+    """The agent the queries below ask: admission refuses a Query whose target does not exist."""
+    agent = {"apiVersion": f"{GROUP}/v1alpha1", "kind": "Agent", "metadata": {"name": "weather-agent"},
+             "spec": {"prompt": "You report the weather."}}
+    with server.session() as http:
+        response = http.post(f"{server.url}/apis/{GROUP}/v1alpha1/namespaces/{namespace}/agents", json=agent)
+    assert response.status_code == 201, response.text
 
 
 def manifest(name: str = "ssa", *, labels: dict | None = None, **spec: str) -> str:
