@@ -2,7 +2,9 @@
 them from files written here) and the names of the namespaces each scenario uses.
 
 Every object is a Query with one label, as kubectl would create it; the labels row makes a
-create write to all the tables a real create writes to.
+create write to all the tables a real create writes to. Each Query asks the Agent ``weather``,
+which every namespace written to holds (admission refuses a Query whose target is missing, and
+looks the target up on every create, update and patch, as it would in production).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ CREATE_NS = "bench-create"  # creates (and the objects updates and patches then 
 LIST_NS = "bench-list"  # seeded: gets, lists and pages
 WATCH_NS = "bench-watch"
 FANOUT_NS = "bench-fanout"
+WRITTEN_NAMESPACES = (TEMPLATE_NS, CREATE_NS, LIST_NS, WATCH_NS, FANOUT_NS)
 
 # Placeholders the wrk scripts substitute (plain text: no Lua pattern characters).
 NAME, RV, SEQ = "__NAME__", "__RV__", "__SEQ__"
@@ -40,6 +43,16 @@ def query(name: str, input_text: str = QUESTION) -> dict:
     """A Query as a client sends it to create (or replace) it."""
     return {"apiVersion": GROUP_VERSION, "kind": KIND, "metadata": {"name": name, "labels": dict(LABELS)},
             "spec": {**SPEC, "input": input_text}}
+
+
+def agent() -> dict:
+    """The Agent every Query asks."""
+    return {"apiVersion": GROUP_VERSION, "kind": "Agent", "metadata": {"name": SPEC["target"]["name"]},
+            "spec": {"prompt": "You report the weather.", "modelRef": {"name": "default"}}}
+
+
+def agents_path(namespace: str) -> str:
+    return f"/apis/{GROUP_VERSION}/namespaces/{namespace}/agents"
 
 
 def dumps(obj: dict) -> str:
