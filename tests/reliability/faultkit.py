@@ -101,7 +101,7 @@ def starting_revision(server) -> int:
     try:
         response = session.post(f"{server.url}{GROUP_VERSION}/namespaces/watch-start/queries", json={
             "apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query", "metadata": {"generateName": "start-"},
-            "spec": {"input": "start"}}, timeout=30)
+            "spec": {"input": "start", "selector": {"matchLabels": {"app": "test"}}}}, timeout=30)
         assert response.status_code == 201, response.text
         return int(response.json()["metadata"]["resourceVersion"])
     finally:

@@ -25,7 +25,7 @@ ATTEMPTS = 2000  # per thread: retries on conflicts are bounded too
 
 def query(name: str, text: str = "0") -> dict:
     return {"apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query", "metadata": {"name": name},
-            "spec": {"input": text}}
+            "spec": {"input": text, "selector": {"matchLabels": {"app": "test"}}}}
 
 
 def base(server, namespace: str) -> str:

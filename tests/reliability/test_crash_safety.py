@@ -114,7 +114,8 @@ class Writer(threading.Thread):
                     if not ledger.acked:
                         response = session.post(base, json={
                             "apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query",
-                            "metadata": {"name": name}, "spec": {"input": content}}, timeout=10)
+                            "metadata": {"name": name},
+                            "spec": {"input": content, "selector": {"matchLabels": {"app": "test"}}}}, timeout=10)
                         if response.status_code == 409:  # an earlier create whose answer was lost
                             response = self._patch(session, base, name, content)
                     else:

@@ -30,7 +30,7 @@ RESOURCE = "queries.ark.mckinsey.com"
 
 def query(name: str) -> dict:
     return {"apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query", "metadata": {"name": name},
-            "spec": {"input": name}}
+            "spec": {"input": name, "selector": {"matchLabels": {"app": "test"}}}}
 
 
 class Fixed:

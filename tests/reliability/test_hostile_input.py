@@ -20,7 +20,7 @@ from tests.reliability.conftest import GUARDED_MAX_OBJECT_BYTES, soak
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 QUERY = {"apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query", "metadata": {"name": "q"},
-         "spec": {"input": "x"}}
+         "spec": {"input": "x", "selector": {"matchLabels": {"app": "test"}}}}  # a Query needs a target or a selector
 JSON, YAML, MERGE, JSON_PATCH, APPLY = ("application/json", "application/yaml", "application/merge-patch+json",
                                         "application/json-patch+json", "application/apply-patch+yaml")
 MIB = 1024 * 1024
