@@ -245,7 +245,7 @@ class Settings:
 @dataclass(frozen=True)
 class _Spec:
     name: str
-    kind: Any  # int, float, str, "choice", "path", "optpath", "host", "duration", "sans", "list", "bool", "cidrs", "domains"
+    kind: Any  # int, float, str, "choice", "path", "optpath", "host", "duration", "bool" or a list kind
     section: str
     help: str
     yaml: str | None = None  # dotted key in the YAML file
