@@ -14,7 +14,7 @@ from tests.conftest import KUBECTL, SYSTEM_KUBECTL
 from tests.security.conftest import GROUP_PATH
 
 QUERY = {"apiVersion": "ark.mckinsey.com/v1alpha1", "kind": "Query", "metadata": {"name": "q1"},
-         "spec": {"input": "hello"}}
+         "spec": {"input": "hello", "selector": {"matchLabels": {"app": "test"}}}}
 UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
                 "reason": "Unauthorized", "code": 401}
 
