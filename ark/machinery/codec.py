@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 import yaml
+from yaml.cyaml import CParser
 
 from ark.machinery.errors import bad_request, object_too_large
 
@@ -184,13 +185,25 @@ _YAML_TAG = "tag:yaml.org,2002:"
 _YAML_TYPES = ("null", "bool", "int", "float", "str", "seq", "map")
 
 
-class _StrictYamlLoader(yaml.SafeLoader):
+class _StrictYamlLoader(yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor,
+                        yaml.resolver.Resolver):
     """YAML as Kubernetes reads it: JSON types only (timestamps stay strings), duplicate keys
-    reported, nesting and alias expansion bounded while composing."""
+    reported, nesting and alias expansion bounded while composing.
+
+    libyaml (``yaml.cyaml.CParser``, the pinned PyYAML wheel carries it) scans and parses: its parser
+    keeps its own stack, so any nesting is safe there, and it is several times faster than
+    PyYAML's pure-Python scanner, the largest cost of a YAML apply. The composer stays PyYAML's
+    Python one, so the bounds below run before any recursion grows deep."""
 
     decoded: _Decoded
     depth = 0
     aliases = 0
+
+    def __init__(self, text: str) -> None:
+        CParser.__init__(self, text)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
