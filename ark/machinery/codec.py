@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 import yaml
-from yaml.cyaml import CParser
+from yaml._yaml import CParser
 
 from ark.machinery.errors import bad_request, object_too_large
 
@@ -247,9 +247,11 @@ def _construct_int(loader: _StrictYamlLoader, node: yaml.ScalarNode) -> int:
     return loader.construct_yaml_int(node)
 
 
-_StrictYamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_StrictYamlLoader.add_constructor(_YAML_TAG + "float", _construct_float)
-_StrictYamlLoader.add_constructor(_YAML_TAG + "int", _construct_int)
+_StrictYamlLoader.yaml_constructors.update({
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG: _construct_mapping,
+    _YAML_TAG + "float": _construct_float,
+    _YAML_TAG + "int": _construct_int,
+})
 
 
 def _expansion(root: yaml.Node) -> tuple[int, int, int]:
