@@ -1,4 +1,5 @@
-"""The command line: ``python -m ark [serve|migrate] [flags]`` (also the single-file binary ark-apiserver).
+"""The command line: ``python -m ark [serve|migrate|export|import|copy-storage] [flags]`` (also the
+single-file binary ark-apiserver).
 
 ``serve`` is the default command, so ``ark-apiserver --help`` shows serve's help. Every problem with
 the configuration or the environment (a bad value, an unreachable database, a schema that is behind,
@@ -18,10 +19,13 @@ EXIT_CONFIG = 2
 
 _COMMANDS_HELP = f"""\
 commands:
-  serve     serve the Ark API over HTTPS (the default command)
-  migrate   bring the database schema up to date
+  serve         serve the Ark API over HTTPS (the default command)
+  migrate       bring the database schema up to date
+  export        write Ark objects as a YAML or JSON stream (from the database, or a running server)
+  import        import Ark objects from manifests or from a cluster's Ark CRDs (--from-cluster)
+  copy-storage  copy a database to another (SQLite to PostgreSQL), the server stopped
 
-Run `{PROG} migrate --help` for migrate's flags. Precedence: defaults < --config file < ARK_* env < flags.
+Run `{PROG} COMMAND --help` for a command's flags. Precedence: defaults < --config file < ARK_* env < flags.
 """
 
 
@@ -90,7 +94,21 @@ def migrate(args: list[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": serve, "migrate": migrate}
+def _adoption(name: str) -> Callable[[list[str]], int]:
+    """A command of ark/adoption/cli.py, imported when it runs (serve never loads it)."""
+    def run(args: list[str]) -> int:
+        from ark.adoption import cli
+
+        command: Callable[[list[str]], int] = getattr(cli, f"{name}_command")
+        return command(args)
+
+    return run
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "serve": serve, "migrate": migrate,
+    "export": _adoption("export"), "import": _adoption("import"), "copy-storage": _adoption("copy_storage"),
+}
 
 
 def _check_schema(settings: Settings) -> None:

@@ -117,9 +117,13 @@ class Settings:
     @classmethod
     def load(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
         """Settings from defaults < YAML file < ARK_* env < flags (``argv`` None: no flags)."""
-        flags: dict[str, Any] = {}
-        if argv is not None:
-            flags = vars(cls.parser().parse_args(list(argv)))
+        return cls.from_flags(vars(cls.parser().parse_args(list(argv))) if argv is not None else {}, env)
+
+    @classmethod
+    def from_flags(cls, flags: Mapping[str, Any], env: Mapping[str, str] = os.environ) -> Settings:
+        """Settings from flags a :meth:`parser` parsed (a command that adds its own options to
+        that parser passes them too: keys that are no setting are ignored)."""
+        flags = dict(flags)
         values: dict[str, Any] = {}
 
         source = "--config" if flags.get("config") else CONFIG_ENV

@@ -16,15 +16,17 @@ state the client did not see.
 from __future__ import annotations
 
 import builtins
+import copy
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ark.kinds.registry import Kind
-from ark.machinery import codec, errors, meta, pagination
+from ark.machinery import codec, errors, managedfields, meta, pagination
 from ark.machinery import field as fe
 from ark.machinery.errors import ApiError
 from ark.machinery.options import EXACT, DeleteOptions, ListOptions, parse_resource_version
@@ -52,6 +54,35 @@ TOO_NEW_WAIT_SECONDS = 3.0  # "not older than" a revision not reached yet: kube-
 
 #: What an update does to the current object: returns the object the client wants stored.
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+
+
+def _comparable(obj: dict[str, Any], keep_managed: bool) -> dict[str, Any]:
+    """``obj`` without what a copy never carries over (its resourceVersion; managedFields
+    unless the copy brings its own)."""
+    metadata = {k: v for k, v in obj["metadata"].items()
+                if k != "resourceVersion" and (keep_managed or k != "managedFields")}
+    return {**obj, "metadata": metadata}
+
+
+def _with_identity(obj: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``obj`` with the uid, creationTimestamp and generation it lacks (a manifest that
+    never was stored): the stored object's, its generation moved on if the spec changed, else new."""
+    new = copy.deepcopy(obj)
+    metadata = new["metadata"]
+    if current is None:
+        metadata.setdefault("uid", str(uuid.uuid4()))
+        metadata.setdefault("creationTimestamp", meta.now())
+        metadata.setdefault("generation", 1)
+        return new
+    stored = current["metadata"]
+    metadata.setdefault("uid", stored["uid"])
+    metadata.setdefault("creationTimestamp", stored["creationTimestamp"])
+    if "generation" not in metadata:
+        metadata["generation"] = stored.get("generation", 1) + (new.get("spec") != current.get("spec"))
+    return new
 
 
 def _attempts() -> Iterator[int]:
@@ -259,6 +290,42 @@ class ResourceStore:
         finally:
             ctx.warnings.extend(warnings)
         raise errors.conflict(kind, name, errors.STALE_OBJECT)
+
+    # Copies from elsewhere (ark.adoption) ----------------------------------------------------
+
+    def restore(self, kind: Kind, namespace: str, obj: dict[str, Any], manager: str) -> str:
+        """Store ``obj`` as copied from another server: uid, creationTimestamp, generation,
+        status and finalizers as given, a fresh resourceVersion; managedFields as given, else
+        recorded for ``manager`` as a write through the API would. Returns CREATED, UPDATED or
+        UNCHANGED (the stored object already is ``obj``: nothing is written, no revision used).
+        Admission does not run here: :meth:`admission_problems` reports on it."""
+        name = obj["metadata"]["name"]
+        for _attempt in _attempts():
+            with storage_errors():
+                stored = self.store.read(kind.resource, namespace, name)
+            current = stored.obj() if stored is not None else None
+            new = _with_identity(obj, current)
+            if current is not None and _comparable(current, keep_managed="managedFields" in new["metadata"]) \
+                    == _comparable(new, keep_managed=True):
+                return UNCHANGED
+            if "managedFields" not in new["metadata"]:
+                entries = managedfields.update(kind, current, new, manager, meta.now())
+                if entries:
+                    new["metadata"]["managedFields"] = entries
+            try:
+                self._commit(kind, namespace, name, Write(new), stored)
+            except (KeyExists, Stale):
+                continue
+            return CREATED if stored is None else UPDATED
+        raise errors.conflict(kind, name, errors.STALE_OBJECT)
+
+    def admission_problems(self, kind: Kind, obj: dict[str, Any]) -> builtins.list[str]:
+        """What admission would refuse in ``obj`` were it created now, without refusing it:
+        the kind's defaults and rules run on a copy, against the objects stored now."""
+        candidate = copy.deepcopy(obj)
+        kind.strategy.default(candidate, None)
+        problems = kind.strategy.validate(candidate, self.lookup)
+        return [str(problem) for problem in problems]
 
     def _admit(self, kind: Kind, name: str, problems: builtins.list[fe.FieldError],
                warnings: builtins.list[str]) -> None:

@@ -1,0 +1,137 @@
+"""``python -m ark import``: Ark objects from manifests or a cluster into the database.
+
+The run has four steps, in this order:
+
+1. **check** every document (:mod:`ark.adoption.documents`): one bad document and nothing is
+   written; the caller reports each problem by file and index;
+2. **write** each object through the registry (:meth:`ResourceStore.restore`: one atomic write
+   per object, its uid, creationTimestamp, status and finalizers kept, a fresh resourceVersion);
+   an object already stored exactly so is left alone, so a second run writes nothing;
+3. **prune** (when asked): objects of the imported kinds and namespaces that the source no longer
+   has are deleted as a client's delete would (finalizers first mark them);
+4. **admission, report-only**: each imported object is judged by its kind's admission rules
+   against everything imported, so the order of the documents does not matter; what would be
+   refused is listed with the reasons, and stays imported.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from ark.adoption.documents import Batch
+from ark.adoption.progress import Progress
+from ark.adoption.sources import Selection, database_lister
+from ark.kinds.registry import Kind
+from ark.machinery.errors import ApiError
+from ark.machinery.options import DeleteOptions
+from ark.registry.store import CREATED, UNCHANGED, UPDATED, ResourceStore
+
+MANAGER = "ark-import"
+PRUNED = "pruned"
+
+
+@dataclass
+class Tally:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    pruned: int = 0
+    warnings: int = 0
+
+
+@dataclass
+class Report:
+    """What an import did, per kind (plural), and what admission would have refused."""
+
+    kinds: dict[str, Tally] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def tally(self, kind: Kind) -> Tally:
+        return self.kinds.setdefault(kind.plural, Tally())
+
+    def count(self, kind: Kind, outcome: str) -> None:
+        tally = self.tally(kind)
+        setattr(tally, outcome, getattr(tally, outcome) + 1)
+
+    def summary(self) -> str:
+        """A table: one row per kind, then the total."""
+        columns = ("created", "updated", "unchanged", "pruned", "warnings")
+        rows = [(plural, *(getattr(t, c) for c in columns)) for plural, t in sorted(self.kinds.items())]
+        rows.append(("total", *(sum(getattr(t, c) for t in self.kinds.values()) for c in columns)))
+        header = ("KIND", "CREATED", "UPDATED", "UNCHANGED", "PRUNED", "ADMISSION-WARNINGS")
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+                         for row in [header, *rows])
+
+
+#: Where pruning looks: per kind, the namespaces the source covered (None: all of them).
+PruneScope = Mapping[Kind, frozenset[str] | None]
+
+
+def prune_scope(batch: Batch, kinds: list[Kind], namespace: str | None,
+                whole_source: bool) -> dict[Kind, frozenset[str] | None]:
+    """The kinds and namespaces an import speaks for. A cluster (``whole_source``) speaks for
+    every namespace of every kind read; files only for the namespaces they contain."""
+    if namespace is not None:
+        return {kind: frozenset((namespace,)) for kind in kinds}
+    if whole_source:
+        return dict.fromkeys(kinds)
+    scope: dict[Kind, set[str]] = {}
+    for entry in batch.entries:
+        scope.setdefault(entry.kind, set()).add(entry.namespace)
+    return {kind: frozenset(namespaces) for kind, namespaces in scope.items()}
+
+
+class Importer:
+    def __init__(self, resources: ResourceStore, stream: TextIO | None = None) -> None:
+        self.resources = resources
+        self.stream = stream
+
+    def run(self, batch: Batch, prune: PruneScope | None = None) -> Report:
+        """Steps 2 to 4 for a batch without problems (step 1 is the caller's)."""
+        if batch.problems:
+            raise ValueError("a batch with problems must not be imported")
+        report = Report()
+        progress = Progress("objects written", len(batch.entries), self.stream)
+        for entry in batch.entries:
+            outcome = self.resources.restore(entry.kind, entry.namespace, entry.obj, MANAGER)
+            report.count(entry.kind, outcome)
+            progress.advance()
+        progress.finish()
+        if prune:
+            self._prune(batch, prune, report)
+        progress = Progress("objects checked by admission", len(batch.entries), self.stream)
+        for entry in batch.entries:
+            problems = [f"{p} (pruned: the schema has no such field)" for p in entry.pruned]
+            try:
+                problems += self.resources.admission_problems(entry.kind, entry.obj)
+            except ApiError as err:  # a rule could not look something up (the cluster is unreachable)
+                problems.append(f"admission could not judge it: {err.message}")
+            if problems:
+                report.tally(entry.kind).warnings += 1
+                report.warnings.append(f"{entry.kind.plural} {entry.namespace}/{entry.name} ({entry.source} document "
+                                       f"{entry.index}): " + "; ".join(problems))
+            progress.advance()
+        progress.finish()
+        return report
+
+    def _prune(self, batch: Batch, scope: PruneScope, report: Report) -> None:
+        keep = {(e.kind.resource, e.namespace, e.name) for e in batch.entries}
+        lister = database_lister(self.resources.store)
+        for kind, namespaces in scope.items():
+            report.tally(kind)
+            for namespace in sorted(namespaces) if namespaces is not None else [None]:
+                for obj in list(lister(kind, Selection((kind,), namespace))):
+                    metadata = obj["metadata"]
+                    if (kind.resource, metadata["namespace"], metadata["name"]) in keep:
+                        continue
+                    try:
+                        self.resources.delete(kind, metadata["namespace"], metadata["name"], DeleteOptions())
+                    except ApiError as err:
+                        if err.code != 404:  # deleted meanwhile: nothing left to prune
+                            raise
+                    report.count(kind, PRUNED)
+
+
+__all__ = ["CREATED", "MANAGER", "UNCHANGED", "UPDATED", "Importer", "Report", "prune_scope"]
