@@ -20,6 +20,12 @@ for ``ark.mckinsey.com`` and OpenAPI are authenticated by their bearer token and
 front-proxy client certificate and the ``X-Remote-*`` headers, as kube-apiserver proxies them, so
 kubectl can be pointed at this stand-in.
 
+Standing in for a cluster that keeps Ark's kinds as CRDs (what ``python -m ark import
+--from-cluster`` reads before the APIServices are switched), it serves the Ark objects a test
+adds, as kube-apiserver serves custom resources: only while the kind's CRD is added too
+(:func:`crd`), by name and in lists of one namespace or all of them, paged (``limit``,
+``continue``) and filtered by ``labelSelector``.
+
 Every request is recorded (paths, query strings, review bodies), so tests can count what the
 server asked.
 """
@@ -42,6 +48,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import yaml
 
+from ark.kinds import REGISTRY
+from ark.kinds.registry import Kind
+from ark.machinery import selectors
 from ark.security.tls import ensure_serving_cert
 from ark.settings import Settings
 
@@ -208,6 +217,9 @@ class KubeAPI:
                 return 200, _resource_list(group, version, resources)
         if path in objects:
             return 200, objects[path]
+        served = _ark_collection(path, objects)
+        if served is not None:
+            return 200, self._ark_list(path, served, objects, parse_qs(url.query))
         kind = _collection_kind(path)
         if kind is not None:
             wanted = _name_selected(url.query)
@@ -218,6 +230,23 @@ class KubeAPI:
             return 200, {"kind": kind + "List", "apiVersion": "v1", "metadata": {"resourceVersion": str(revision)},
                          "items": items}
         return 404, status(404, "NotFound", f"{path} not found")
+
+    def _ark_list(self, path: str, kind: Kind, objects: dict[str, dict[str, Any]],
+                  query: dict[str, list[str]]) -> dict[str, Any]:
+        """One page of a custom resource list; the continue token is the offset of the next item."""
+        requirements = selectors.parse_label_selector((query.get("labelSelector") or [""])[0])
+        namespaced = "/namespaces/" in path
+        items = [o for p, o in sorted(objects.items()) if p.startswith(f"/apis/{kind.api_version}/namespaces/")
+                 and p.rsplit("/", 2)[1] == kind.plural and (not namespaced or p.rsplit("/", 1)[0] == path)
+                 and selectors.matches(requirements, o["metadata"].get("labels"))]
+        start = int((query.get("continue") or ["0"])[0])
+        limit = int((query.get("limit") or ["0"])[0]) or len(items)
+        with self.lock:
+            metadata = {"resourceVersion": str(self.revision)}
+        if start + limit < len(items):
+            metadata["continue"] = str(start + limit)
+        return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": metadata,
+                "items": items[start:start + limit]}
 
     def review(self, path: str, body: dict[str, Any], authorization: str) -> tuple[int, dict[str, Any]]:
         """A TokenReview or SubjectAccessReview, for the server's own credential only."""
@@ -260,12 +289,28 @@ def _name_selected(query: str) -> str | None:
 
 def object_path(obj: dict[str, Any]) -> str:
     group, _, version = obj["apiVersion"].rpartition("/")
+    if group == AGGREGATED_GROUP:
+        (kind,) = [k for k in REGISTRY if k.version == version and k.kind == obj["kind"]]
+        return f"/apis/{obj['apiVersion']}/namespaces/{obj['metadata']['namespace']}/{kind.plural}/" \
+               f"{obj['metadata']['name']}"
     (resource, namespaced), = [(name, namespaced) for name, kind, namespaced in BUILTIN_RESOURCES[(group, version)]
                                if kind == obj["kind"]]
     base = _group_version_path(group, version)
     if namespaced:
         base += f"/namespaces/{obj['metadata']['namespace']}"
     return f"{base}/{resource}/{obj['metadata']['name']}"
+
+
+def _ark_collection(path: str, objects: dict[str, dict[str, Any]]) -> Kind | None:
+    """The Ark kind listed at ``path`` (all namespaces or one), when its CRD is installed."""
+    parts = path.removeprefix(f"/apis/{AGGREGATED_GROUP}/").split("/")
+    if not path.startswith(f"/apis/{AGGREGATED_GROUP}/") or len(parts) not in (2, 4) \
+            or (len(parts) == 4 and parts[1] != "namespaces"):
+        return None
+    kind = REGISTRY.lookup(parts[0], parts[-1])
+    if kind is None or f"{CRDS_PATH}/{kind.plural}.{AGGREGATED_GROUP}" not in objects:
+        return None
+    return kind
 
 
 def _collection_kind(path: str) -> str | None:
