@@ -57,7 +57,8 @@ class Report:
     def summary(self) -> str:
         """A table: one row per kind, then the total."""
         columns = ("created", "updated", "unchanged", "pruned", "warnings")
-        rows = [(plural, *(getattr(t, c) for c in columns)) for plural, t in sorted(self.kinds.items())]
+        rows = [(plural, *(getattr(t, c) for c in columns)) for plural, t in sorted(self.kinds.items())
+                if any(getattr(t, c) for c in columns)]  # kinds the run had nothing of are left out
         rows.append(("total", *(sum(getattr(t, c) for t in self.kinds.values()) for c in columns)))
         header = ("KIND", "CREATED", "UPDATED", "UNCHANGED", "PRUNED", "ADMISSION-WARNINGS")
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
