@@ -18,6 +18,7 @@ from ark.adoption import copy, documents, export
 from ark.adoption.importer import Importer, prune_scope
 from ark.adoption.progress import Progress
 from ark.adoption.sources import ApiSource, Lister, Selection, SourceError, database_lister, read_all
+from ark.cluster.client import ClusterError
 from ark.kinds import REGISTRY
 from ark.kinds.registry import Kind
 from ark.machinery import selectors
@@ -129,6 +130,9 @@ def export_command(args: list[str]) -> int:
                                                              Progress("objects exported", 0)))
         except SourceError as err:
             raise CommandError(str(err)) from None
+        except BrokenPipeError:  # the reader had enough (| head): stop quietly, as kubectl does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         if options.kubeconfig:
             for kind in source.missing:
                 print(f"note: the API serves no {kind.resource}", file=sys.stderr)
@@ -223,10 +227,11 @@ def _read_cluster(options: argparse.Namespace, kinds: list[Kind], stack: ExitSta
     where = source.describe()
     progress = Progress(f"objects read from {where}", 0)
     batch = documents.Batch()
+    counts: dict[str, int] = {}
     try:
-        for index, (kind, obj) in enumerate(read_all(source.lister, Selection(kinds, options.namespace,
-                                                                                options.selector))):
-            checked = documents.check(obj, f"{kind.resource} in the cluster", index, "default")
+        for kind, obj in read_all(source.lister, Selection(kinds, options.namespace, options.selector)):
+            index = counts[kind.plural] = counts.get(kind.plural, -1) + 1
+            checked = documents.check(obj, f"the cluster's {kind.plural} list", index, "default", unit="item")
             if isinstance(checked, documents.Problem):
                 batch.problems.append(checked)
             else:
@@ -237,7 +242,13 @@ def _read_cluster(options: argparse.Namespace, kinds: list[Kind], stack: ExitSta
     progress.finish()
     for kind in source.missing:
         print(f"note: the cluster serves no {kind.resource} (no CRD): nothing to import of that kind", file=sys.stderr)
-    return batch, ClusterCoreObjects(source.client)
+    # An API without the core group (an Ark API Server in standalone mode) has no Secrets to check:
+    # the rules that read them are skipped, as that server skips them itself.
+    try:
+        serves_core = source.client.get("/api") is not None
+    except ClusterError as err:
+        raise CommandError(str(err)) from None
+    return batch, ClusterCoreObjects(source.client) if serves_core else None
 
 
 # ----------------------------------------------------------------------------------- copy-storage

@@ -40,9 +40,10 @@ class Problem:
     source: str
     index: int
     reason: str
+    unit: str = "document"  # "item" of a list read from an API
 
     def __str__(self) -> str:
-        return f"{self.source}: document {self.index}: {self.reason}"
+        return f"{self.source}: {self.unit} {self.index}: {self.reason}"
 
 
 class Skipped(Problem):
@@ -58,6 +59,10 @@ class Entry:
     source: str
     index: int
     pruned: list[str] = field(default_factory=list)
+    unit: str = "document"
+
+    def where(self) -> str:
+        return f"{self.source} {self.unit} {self.index}"
 
     @property
     def namespace(self) -> str:
@@ -166,32 +171,35 @@ def _items(value: Any) -> list[Any]:
     return [value]
 
 
-def check(value: Any, source: str, index: int, default_namespace: str,
-          registry: Registry = REGISTRY) -> Entry | Problem:
+def check(value: Any, source: str, index: int, default_namespace: str, registry: Registry = REGISTRY,
+          unit: str = "document") -> Entry | Problem:
     """One decoded object as an :class:`Entry`, or why it cannot be one."""
+    def problem(reason: str) -> Problem:
+        return Problem(source, index, reason, unit)
+
     if not isinstance(value, dict):
-        return Problem(source, index, "not an object: a manifest is a mapping with apiVersion, kind and metadata")
+        return problem("not an object: a manifest is a mapping with apiVersion, kind and metadata")
     api_version, kind_name = value.get("apiVersion"), value.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind_name, str):
-        return Problem(source, index, "apiVersion and kind must be given as strings")
+        return problem("apiVersion and kind must be given as strings")
     group, _, version = api_version.rpartition("/")
     if group != GROUP:
-        return Skipped(source, index, f"skipped: {kind_name} of {api_version} is not an Ark kind")
+        return Skipped(source, index, f"skipped: {kind_name} of {api_version} is not an Ark kind", unit)
     kind = next((k for k in registry if k.version == version and k.kind == kind_name), None)
     if kind is None:
         served = ", ".join(sorted(f"{k.kind} ({k.api_version})" for k in registry))
-        return Problem(source, index, f"no kind {kind_name} in {api_version}: this server serves {served}")
+        return problem(f"no kind {kind_name} in {api_version}: this server serves {served}")
     obj = {k: v for k, v in value.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str) or not metadata["name"]:
-        return Problem(source, index, f"{kind.kind} without metadata.name: every object to import must be named")
+        return problem(f"{kind.kind} without metadata.name: every object to import must be named")
     obj["metadata"] = metadata = dict(metadata)
     for key in _DROPPED_METADATA:
         metadata.pop(key, None)
     metadata.setdefault("namespace", default_namespace)
     errors = meta.validate_object_meta(metadata)
     if errors:
-        return Problem(source, index, f'{kind.kind} "{metadata["name"]}": ' + "; ".join(str(e) for e in errors))
+        return problem(f'{kind.kind} "{metadata["name"]}": ' + "; ".join(str(e) for e in errors))
     pruned: list[str] = []
     FieldPruner(kind, WriteOptions(), pruned).normalize(obj)
-    return Entry(kind, obj, source, index, pruned)
+    return Entry(kind, obj, source, index, pruned, unit)

@@ -111,8 +111,8 @@ class Importer:
                 problems.append(f"admission could not judge it: {err.message}")
             if problems:
                 report.tally(entry.kind).warnings += 1
-                report.warnings.append(f"{entry.kind.plural} {entry.namespace}/{entry.name} ({entry.source} document "
-                                       f"{entry.index}): " + "; ".join(problems))
+                report.warnings.append(f"{entry.kind.plural} {entry.namespace}/{entry.name} ({entry.where()}): "
+                                       + "; ".join(problems))
             progress.advance()
         progress.finish()
         return report

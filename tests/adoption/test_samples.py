@@ -19,9 +19,9 @@ from tests.kinds.test_samples_schema import EXPECTED_UNPARSEABLE, SAMPLES_DIR
 
 SAMPLES = sorted(p.relative_to(SAMPLES_DIR).as_posix() for p in SAMPLES_DIR.rglob("*.yaml")) \
     if SAMPLES_DIR.is_dir() else ["(ark-reference samples absent)"]
-#: Documents that parse but are no Kubernetes object (kubectl refuses them too).
+#: Documents that parse but are no Kubernetes object (kubectl refuses them too): a Helm values file.
 NOT_MANIFESTS = {
-    "apiserver/tests-ark-apiserver-integration/mock-llm-values.yaml#0": "apiVersion and kind must be given",  # Helm values
+    "apiserver/tests-ark-apiserver-integration/mock-llm-values.yaml#0": "apiVersion and kind must be given",
 }
 REFUSED = {**dict.fromkeys(EXPECTED_UNPARSEABLE, "error decoding YAML document"), **NOT_MANIFESTS}
 #: Filled in by the server on a first import (the samples never were stored).

@@ -65,6 +65,7 @@ def test_ark_crds_in_the_cluster_stop_the_install_with_what_to_do(helm, cluster,
     assert "widgets.example.com" not in message
     assert "kubectl get a2aservers.ark.mckinsey.com,a2atasks.ark.mckinsey.com," in message
     assert "delete the CRDs" in message and "takeOverFromCRDs=true" in message
+    assert "python -m ark import --from-cluster" in message and "docs/moving-in.md" in message
     assert cluster.asked(CRDS_PATH) == 1
     # It failed while rendering: helm asked for no object of the release.
     assert not [p for p in cluster.requests if "/deployments/" in p]

@@ -175,7 +175,7 @@ volumeMounts:
 {{- end }}
 
 {{/*
-The CRD-collision guard (docs/deploying.md). While ark.mckinsey.com CRDs exist, kube-apiserver's
+The CRD-collision guard (docs/moving-in.md). While ark.mckinsey.com CRDs exist, kube-apiserver's
 crd-autoregistration controller owns APIServices of the same names and turns them back into local
 ones, so the Ark objects would keep coming from etcd. `lookup` sees the cluster during
 `helm install`/`upgrade` and `--dry-run=server`; `helm template` has no cluster and finds nothing.
@@ -190,7 +190,7 @@ ones, so the Ark objects would keep coming from etcd. `lookup` sees the cluster 
 {{- end }}
 {{- end }}
 {{- if $found }}
-{{- fail (printf "\n\nthis cluster has CustomResourceDefinitions of %s (%s). While they exist, kube-apiserver serves these kinds from etcd itself and takes the APIServices v1alpha1.%s and v1prealpha1.%s back from this server. Export the objects (kubectl get %s -A -o yaml > ark-objects.yaml), delete the CRDs (this deletes their objects), then install again and re-create the objects; or set takeOverFromCRDs=true to register the APIServices anyway (docs/deploying.md)." $group (join ", " (sortAlpha $found)) $group $group (join "," (sortAlpha $found))) }}
+{{- fail (printf "\n\nthis cluster has CustomResourceDefinitions of %s (%s). While they exist, kube-apiserver serves these kinds from etcd itself and takes the APIServices v1alpha1.%s and v1prealpha1.%s back from this server. Copy the objects first (python -m ark import --from-cluster into the server's database, or kubectl get %s -A -o yaml > ark-objects.yaml), then delete the CRDs (this deletes their objects from etcd) and install again: step by step in docs/moving-in.md. Set takeOverFromCRDs=true to register the APIServices anyway." $group (join ", " (sortAlpha $found)) $group $group (join "," (sortAlpha $found))) }}
 {{- end }}
 {{- end }}
 {{- end }}
