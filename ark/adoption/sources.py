@@ -7,6 +7,7 @@ A kind the API does not serve (its CRD was never installed) is reported and pass
 """
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,7 +16,8 @@ from urllib.parse import quote, urlencode
 from ark.cluster.client import ClusterClient, ClusterConfig, ClusterError, kubeconfig_config
 from ark.kinds.registry import Kind
 from ark.machinery import codec, selectors
-from ark.storage.store import ListQuery, Store
+from ark.settings import ConfigError
+from ark.storage.store import Compacted, ListQuery, Store
 
 PAGE_SIZE = 500
 LIST_TIMEOUT = 60.0
@@ -45,12 +47,18 @@ def read_all(lister: Lister, selection: Selection) -> Iterator[tuple[Kind, dict[
 
 
 def database_lister(store: Store) -> Lister:
-    """Pages of the database's objects, all of one kind read at the revision of its first page."""
+    """Pages of the database's objects, all of one kind read at the revision of its first page (one
+    consistent state, as a paged list through the API)."""
     def lister(kind: Kind, selection: Selection) -> Iterator[dict[str, Any]]:
         requirements = tuple(selectors.parse_label_selector(selection.label_selector))
         at, after = None, None
         while True:
-            page = store.list(ListQuery(kind.resource, selection.namespace, requirements, (), PAGE_SIZE, at, after))
+            try:
+                page = store.list(ListQuery(kind.resource, selection.namespace, requirements, (), PAGE_SIZE, at, after))
+            except Compacted:
+                raise SourceError(f"{kind.resource} changed faster than the history keeps while they were exported "
+                                  "(the server is writing and compacting): export again, or with the server "
+                                  "stopped") from None
             for body in page.items:
                 yield codec.loads(body)
             if page.next_key is None:
@@ -75,7 +83,7 @@ class ApiSource:
     def describe(self) -> str:
         try:
             return self.client.describe()
-        except Exception as err:  # noqa: BLE001 - a message, whatever made the config unusable
+        except (ConfigError, OSError, ssl.SSLError) as err:
             raise SourceError(str(err)) from None
 
     def lister(self, kind: Kind, selection: Selection) -> Iterator[dict[str, Any]]:
