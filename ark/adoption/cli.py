@@ -179,6 +179,7 @@ def import_command(args: list[str]) -> int:
         else:
             batch = documents.read(_read_files(options.files), options.namespace or "default")
             batch.entries = [e for e in batch.entries if e.kind in kinds and _selected(e, options.selector)]
+        documents.refuse_too_large(batch, settings.max_object_bytes)
         for skipped in batch.skipped:
             print(f"note: {skipped}", file=sys.stderr)
         if batch.problems:
@@ -193,7 +194,11 @@ def import_command(args: list[str]) -> int:
         resources = ResourceStore(store, core=core, admission=admission_options(settings))
         scope = prune_scope(batch, kinds, options.namespace if options.from_cluster else None,
                             options.from_cluster) if options.prune else None
-        report = _database(settings, lambda: Importer(resources).run(batch, scope))
+        try:
+            report = _database(settings, lambda: Importer(resources).run(batch, scope))
+        except ApiError as err:  # the database went away mid-run: what is written stays, a re-run goes on
+            raise CommandError(f"the import stopped: {err.message}; objects written so far are kept, and running "
+                               "the same import again carries on") from None
     for warning in report.warnings:
         print(f"admission would refuse {warning}")
     print(report.summary())

@@ -164,6 +164,20 @@ def read(texts: Iterable[tuple[str, str]], default_namespace: str = "default",
     return batch
 
 
+def refuse_too_large(batch: Batch, limit: int) -> None:
+    """Move the objects larger than the store takes (``--max-object-bytes``) to the problems."""
+    kept = []
+    for entry in batch.entries:
+        size = codec.encoded_size(entry.obj)
+        if size > limit:
+            batch.problems.append(Problem(entry.source, entry.index, f"{entry.kind.kind} \"{entry.name}\" takes "
+                                          f"{size} bytes stored, more than the {limit} the server takes "
+                                          "(--max-object-bytes)", entry.unit))
+        else:
+            kept.append(entry)
+    batch.entries = kept
+
+
 def _items(value: Any) -> list[Any]:
     """A List (``kubectl get -o yaml``, ``AgentList``...) stands for its items."""
     if isinstance(value, dict) and str(value.get("kind", "")).endswith("List") and isinstance(value.get("items"), list):

@@ -100,3 +100,14 @@ def test_export_from_a_running_server(server: Server, api, namespace: str, tmp_p
 def test_server_needs_a_kubeconfig(target: Target) -> None:
     ran = target.ark("export", "--server", "https://127.0.0.1:1")
     assert ran.code == 2 and "--server needs --kubeconfig" in ran.err
+
+
+def test_an_object_larger_than_the_store_takes_is_a_bad_document(target: Target, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setenv("ARK_MAX_OBJECT_BYTES", "2000")
+    big = {**agent("big"), "spec": {"prompt": "x" * 3000}}
+    path = write_yaml(tmp_path / "big.yaml", [agent("small"), big])
+    ran = target.ark("import", path)
+    assert ran.code == 1
+    assert f'error: {path}: document 1: Agent "big" takes ' in ran.err and "(--max-object-bytes)" in ran.err
+    assert target.revision() == 0
