@@ -32,8 +32,8 @@ class CommandError(ConfigError):
     """A problem to report as one line, exit code 2 (``python -m ark`` reports it as a ConfigError)."""
 
 
-def _parser(prog: str, description: str, sections: Sequence[str], epilog: str = "") -> argparse.ArgumentParser:
-    return Settings.parser(prog=prog, sections=sections, description=description, epilog=epilog)
+def _parser(prog: str, description: str, sections: Sequence[str]) -> argparse.ArgumentParser:
+    return Settings.parser(prog=prog, sections=sections, description=description)
 
 
 def _add_selection(group: Any, namespace_help: str) -> None:
@@ -99,8 +99,9 @@ def _store(settings: Settings, stack: ExitStack) -> Any:
 # ----------------------------------------------------------------------------------- export
 
 def export_command(args: list[str]) -> int:
-    parser = _parser("ark-apiserver export", "Write Ark objects as a YAML or JSON stream, from the database "
-                     "(the server may be stopped) or, with --kubeconfig, from a running server's API.", ("storage",))
+    parser = _parser("ark-apiserver export", "Write Ark objects as a YAML or JSON stream, from the database (the\n"
+                     "server may be stopped) or, with --kubeconfig, from a Kubernetes API that serves them.",
+                     ("storage",))
     own = parser.add_argument_group("export")
     _add_selection(own, "only this namespace (default: all)")
     own.add_argument("--server", metavar="URL", default=None, help="the API server's URL (default: the kubeconfig's)")
@@ -151,10 +152,11 @@ def _open_output(path: str) -> TextIO:
 # ----------------------------------------------------------------------------------- import
 
 def import_command(args: list[str]) -> int:
-    parser = _parser("ark-apiserver import", "Import Ark objects from manifests (YAML or JSON streams, - for "
-                     "stdin) or, with --from-cluster, from a cluster's Ark custom resources, into the database. "
-                     "Every document is checked first: one bad document and nothing is imported.",
-                     ("storage", "admission"))
+    parser = _parser("ark-apiserver import", "Import Ark objects into the database from manifests (YAML or JSON "
+                     "streams, - for stdin)\nor, with --from-cluster, from a cluster's Ark custom resources. Every "
+                     "document is checked\nfirst: one bad document and nothing is imported (exit code 1). "
+                     "docs/moving-in.md has the\nsteps from CRDs to the Ark API Server.", ("storage", "admission"))
+    parser.usage = "%(prog)s [options] FILE... | --from-cluster --kubeconfig PATH"
     own = parser.add_argument_group("import")
     own.add_argument("files", nargs="*", default=[], metavar="FILE", help="manifests to import (- reads stdin)")
     own.add_argument("--from-cluster", action="store_true", default=False,
