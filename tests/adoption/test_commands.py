@@ -111,3 +111,16 @@ def test_an_object_larger_than_the_store_takes_is_a_bad_document(target: Target,
     assert ran.code == 1
     assert f'error: {path}: document 1: Agent "big" takes ' in ran.err and "(--max-object-bytes)" in ran.err
     assert target.revision() == 0
+
+
+def test_an_import_beside_a_running_server_reaches_its_watchers(server: Server, api, namespace: str,
+                                                                 tmp_path: Path) -> None:
+    """docs/moving-in.md imports into a SQLite pod's database while the server runs: its watches see it."""
+    url = f"{server.url}/apis/ark.mckinsey.com/v1alpha1/namespaces/{namespace}/agents"
+    before = api.get(url, timeout=30).json()["metadata"]["resourceVersion"]
+    path = write_yaml(tmp_path / "in.yaml", [agent("p", namespace), agent("q", namespace)])
+    assert run_process("import", *server.database.flags, path).returncode == 0
+    with api.get(url, params={"watch": "1", "resourceVersion": before}, stream=True, timeout=30) as watch:
+        lines = watch.iter_lines()
+        events = [json.loads(next(lines)) for _ in range(2)]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "p"), ("ADDED", "q")]
