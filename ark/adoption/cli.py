@@ -14,16 +14,25 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
 
+import sqlalchemy.exc
+
+from ark.__main__ import describe_database_error  # the one wording of database errors, for every command
 from ark.adoption import copy, documents, export
 from ark.adoption.importer import Importer, prune_scope
 from ark.adoption.progress import Progress
 from ark.adoption.sources import ApiSource, Lister, Selection, SourceError, database_lister, read_all
 from ark.cluster.client import ClusterError
+from ark.cluster.namespaces import ClusterCoreObjects
 from ark.kinds import REGISTRY
 from ark.kinds.registry import Kind
 from ark.machinery import selectors
 from ark.machinery.errors import ApiError
+from ark.registry.store import ResourceStore
+from ark.services import admission_options
 from ark.settings import ConfigError, Settings
+from ark.storage.dialects import create_engine_for
+from ark.storage.migrations import SchemaBehind, check_current_engine
+from ark.storage.store import Store
 
 EXIT_BAD_INPUT = 1
 
@@ -72,11 +81,6 @@ def _check_selector(selector: str) -> None:
 
 def _database(settings: Settings, action: Callable[[], Any]) -> Any:
     """Run ``action``; an unreachable database becomes one line (as for ``serve``)."""
-    import sqlalchemy.exc
-
-    from ark.__main__ import describe_database_error
-    from ark.storage.migrations import SchemaBehind
-
     try:
         return action()
     except sqlalchemy.exc.SQLAlchemyError as exc:
@@ -85,11 +89,7 @@ def _database(settings: Settings, action: Callable[[], Any]) -> Any:
         raise CommandError(" ".join(str(exc).split())) from None
 
 
-def _store(settings: Settings, stack: ExitStack) -> Any:
-    from ark.storage.dialects import create_engine_for
-    from ark.storage.migrations import check_current_engine
-    from ark.storage.store import Store
-
+def _store(settings: Settings, stack: ExitStack) -> Store:
     engine = create_engine_for(settings)
     stack.callback(engine.dispose)
     _database(settings, lambda: check_current_engine(engine))
@@ -190,9 +190,6 @@ def import_command(args: list[str]) -> int:
             print(f"error: {len(batch.problems)} bad document(s): nothing was imported", file=sys.stderr)
             return EXIT_BAD_INPUT
         store = _store(settings, stack)
-        from ark.registry.store import ResourceStore
-        from ark.services import admission_options
-
         resources = ResourceStore(store, core=core, admission=admission_options(settings))
         scope = prune_scope(batch, kinds, options.namespace if options.from_cluster else None,
                             options.from_cluster) if options.prune else None
@@ -225,10 +222,10 @@ def _read_files(paths: list[str]) -> Iterable[tuple[str, str]]:
             raise CommandError(f"{path}: not UTF-8 text (a manifest is YAML or JSON)") from None
 
 
-def _read_cluster(options: argparse.Namespace, kinds: list[Kind], stack: ExitStack) -> tuple[documents.Batch, Any]:
-    """Every Ark object the cluster serves, checked as documents are (source ``cluster``)."""
-    from ark.cluster.namespaces import ClusterCoreObjects
-
+def _read_cluster(options: argparse.Namespace, kinds: list[Kind],
+                  stack: ExitStack) -> tuple[documents.Batch, ClusterCoreObjects | None]:
+    """Every Ark object the cluster serves, checked as documents are, and where admission reads
+    the cluster's Secrets, ConfigMaps and Services."""
     source = ApiSource(options.kubeconfig, flag="--kubeconfig")
     stack.callback(source.close)
     where = source.describe()
@@ -276,7 +273,7 @@ def copy_storage_command(args: list[str]) -> int:
         return int(exit_.code or 0)
     source, target = copy.parse_target(options.source, "--from"), copy.parse_target(options.target, "--to")
     if source.storage_driver == "sqlite" and not os.path.exists(source.sqlite_path):
-        raise ConfigError(f"--from: {source.sqlite_path} does not exist")
+        raise CommandError(f"--from: {source.sqlite_path} does not exist")
 
     def run() -> copy.Copied:
         try:
@@ -292,11 +289,6 @@ def copy_storage_command(args: list[str]) -> int:
 
 def _copying(source: Settings, target: Settings, run: Callable[[], copy.Copied]) -> copy.Copied:
     """A database error names the database it came from (by its driver; the target when both are alike)."""
-    import sqlalchemy.exc
-
-    from ark.__main__ import describe_database_error
-    from ark.storage.migrations import SchemaBehind
-
     try:
         return run()
     except SchemaBehind as exc:
