@@ -192,7 +192,7 @@ def import_command(args: list[str]) -> int:
         store = _store(settings, stack)
         resources = ResourceStore(store, core=core, admission=admission_options(settings))
         scope = prune_scope(batch, kinds, options.namespace if options.from_cluster else None,
-                            options.from_cluster) if options.prune else None
+                            options.from_cluster, options.selector) if options.prune else None
         try:
             report = _database(settings, lambda: Importer(resources).run(batch, scope))
         except ApiError as err:  # the database went away mid-run: what is written stays, a re-run goes on

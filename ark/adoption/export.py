@@ -1,5 +1,6 @@
 """``python -m ark export``: Ark objects as a YAML stream (``---`` between objects) or a JSON
-stream (one object a line), both of which ``kubectl apply -f`` and ``python -m ark import`` read.
+stream (one object a line), both of which ``python -m ark import`` reads (and ``kubectl create
+-f``, once the resourceVersions are removed).
 
 Objects are written as stored, resourceVersion and managedFields included: an import keeps
 what it can use (uid, creationTimestamp, status, managedFields...) and gives each object a new

@@ -7,8 +7,9 @@ The run has four steps, in this order:
 2. **write** each object through the registry (:meth:`ResourceStore.restore`: one atomic write
    per object, its uid, creationTimestamp, status and finalizers kept, a fresh resourceVersion);
    an object already stored exactly so is left alone, so a second run writes nothing;
-3. **prune** (when asked): objects of the imported kinds and namespaces that the source no longer
-   has are deleted as a client's delete would (finalizers first mark them);
+3. **prune** (when asked): objects of the imported kinds and namespaces (within the label
+   selector read with) that the source no longer has are deleted as a client's delete would
+   (finalizers first mark them);
 4. **admission, report-only**: each imported object is judged by its kind's admission rules
    against everything imported, so the order of the documents does not matter; what would be
    refused is listed with the reasons, and stays imported.
@@ -66,22 +67,27 @@ class Report:
                          for row in [header, *rows])
 
 
-#: Where pruning looks: per kind, the namespaces the source covered (None: all of them).
-PruneScope = Mapping[Kind, frozenset[str] | None]
+@dataclass(frozen=True)
+class PruneScope:
+    """What an import speaks for: per kind, the namespaces the source covered (None: all of
+    them), and the label selector the source was read with (objects outside it are not its own)."""
+
+    namespaces: Mapping[Kind, frozenset[str] | None]
+    label_selector: str = ""
 
 
-def prune_scope(batch: Batch, kinds: list[Kind], namespace: str | None,
-                whole_source: bool) -> dict[Kind, frozenset[str] | None]:
-    """The kinds and namespaces an import speaks for. A cluster (``whole_source``) speaks for
-    every namespace of every kind read; files only for the namespaces they contain."""
+def prune_scope(batch: Batch, kinds: list[Kind], namespace: str | None, whole_source: bool,
+                label_selector: str = "") -> PruneScope:
+    """A cluster (``whole_source``) speaks for every namespace of every kind read; files only
+    for the kinds and namespaces they contain."""
     if namespace is not None:
-        return {kind: frozenset((namespace,)) for kind in kinds}
+        return PruneScope({kind: frozenset((namespace,)) for kind in kinds}, label_selector)
     if whole_source:
-        return dict.fromkeys(kinds)
+        return PruneScope(dict.fromkeys(kinds), label_selector)
     scope: dict[Kind, set[str]] = {}
     for entry in batch.entries:
         scope.setdefault(entry.kind, set()).add(entry.namespace)
-    return {kind: frozenset(namespaces) for kind, namespaces in scope.items()}
+    return PruneScope({kind: frozenset(namespaces) for kind, namespaces in scope.items()}, label_selector)
 
 
 class Importer:
@@ -120,10 +126,10 @@ class Importer:
     def _prune(self, batch: Batch, scope: PruneScope, report: Report) -> None:
         keep = {(e.kind.resource, e.namespace, e.name) for e in batch.entries}
         lister = database_lister(self.resources.store)
-        for kind, namespaces in scope.items():
+        for kind, namespaces in scope.namespaces.items():
             report.tally(kind)
             for namespace in sorted(namespaces) if namespaces is not None else [None]:
-                for obj in list(lister(kind, Selection((kind,), namespace))):
+                for obj in list(lister(kind, Selection((kind,), namespace, scope.label_selector))):
                     metadata = obj["metadata"]
                     if (kind.resource, metadata["namespace"], metadata["name"]) in keep:
                         continue
@@ -135,4 +141,4 @@ class Importer:
                     report.count(kind, PRUNED)
 
 
-__all__ = ["CREATED", "MANAGER", "UNCHANGED", "UPDATED", "Importer", "Report", "prune_scope"]
+__all__ = ["CREATED", "MANAGER", "UNCHANGED", "UPDATED", "Importer", "PruneScope", "Report", "prune_scope"]

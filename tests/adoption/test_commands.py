@@ -124,3 +124,14 @@ def test_an_import_beside_a_running_server_reaches_its_watchers(server: Server, 
         lines = watch.iter_lines()
         events = [json.loads(next(lines)) for _ in range(2)]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "p"), ("ADDED", "q")]
+
+
+def test_prune_keeps_to_the_namespaces_and_labels_imported(target: Target, tmp_path: Path) -> None:
+    everything = [agent("a", "n1"), agent("b", "n1", "silver"), agent("c", "n1"), agent("d", "n2")]
+    assert target.ark("import", write_yaml(tmp_path / "all.yaml", everything)).code == 0
+    gold_n1 = write_yaml(tmp_path / "gold.yaml", [agent("a", "n1")])
+    ran = target.ark("import", "--prune", "-l", "tier=gold", gold_n1)
+    assert ran.code == 0, ran.err
+    assert ran.out.splitlines()[-1].split() == ["total", "0", "0", "1", "1", "0"]
+    # c (gold, n1) is pruned; b (silver) is outside the selector, d outside the namespaces of the file.
+    assert sorted(o["metadata"]["name"] for o in target.export()) == ["a", "b", "d"]
