@@ -156,16 +156,11 @@ def describe_database_error(settings: Settings, exc: BaseException) -> str:
 
 
 def _configure_logging(settings: Settings, migrating: bool = False) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if settings.log_level != "debug":
-        # alembic chatters at INFO (plugins, context); only migrate's "Running upgrade ..." lines are news.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        if migrating:
-            logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    from ark.observability import logs
+
+    logs.configure(settings.log_format, settings.log_level)
+    if migrating and settings.log_level != "debug":  # its "Running upgrade ..." lines are news
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
 
 
 def _fail(message: str) -> int:

@@ -15,6 +15,7 @@ from ark.api import discovery, health, metrics, openapi, resources, security
 from ark.api.request_info import compute_request_info
 from ark.machinery import codec
 from ark.machinery.errors import ApiError, internal, service_unavailable
+from ark.observability import logs
 from ark.services import EXTENSION, Services
 from ark.settings import Settings
 from ark.storage.store import StorageUnavailable, Store
@@ -74,6 +75,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app.register_error_handler(StorageUnavailable, _storage_unavailable)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
+    app.after_request(logs.log_request)  # hooks run in reverse: registered first, it sees the final response
     app.after_request(_add_warnings)
     app.after_request(metrics.finish_request)
     app.after_request(security.finish_audit)

@@ -29,10 +29,11 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.ggevent import GeventWorker
 
 from ark.machinery.errors import ApiError
+from ark.observability import logs
 from ark.observability.metrics import prepare_multiprocess_dir, remove_multiprocess_dir, worker_exited
 from ark.security.serving import ServingTLS
 from ark.security.tls import ServingCert, ensure_serving_cert
-from ark.settings import Settings
+from ark.settings import Settings, host_port
 from ark.storage.dialects import DIALECTS
 from ark.storage.feed import close_all_feeds
 
@@ -73,8 +74,7 @@ def gunicorn_options(settings: Settings, cert: ServingCert) -> dict[str, Any]:
         "timeout": TIMEOUT,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "keepalive": KEEPALIVE,
-        "accesslog": None,
-        "errorlog": "-",
+        "logger_class": logs.GunicornLogger,  # through the one handler of logs.configure; no access log
         "loglevel": settings.log_level,
         "proc_name": "ark-apiserver",
         # gunicorn's control socket lives at one fixed path per user: several servers (tests) collide.
@@ -102,9 +102,10 @@ def gunicorn_config(settings: Settings | None = None) -> dict[str, Any]:
     """What config/gunicorn.conf.py exports. Runs in the master: checks the security settings,
     makes/loads the serving certificate."""
     settings = settings if settings is not None else Settings.load()
+    logs.configure(settings.log_format, settings.log_level)
     warning = check_startup(settings)
     if warning:
-        print(f"ark-apiserver: warning: {warning}", file=sys.stderr)
+        log.warning("ark-apiserver: %s", warning)
     prepare_multiprocess_dir()
     return gunicorn_options(settings, ensure_serving_cert(settings))
 
@@ -144,6 +145,7 @@ def _start_services(worker) -> None:
         worker.log.error("ark-apiserver: cannot start: %s", " ".join(str(err).split()) or type(err).__name__)
         sys.exit(WORKER_BOOT_ERROR)
     _worker_serving = app_services.security.serving
+    worker.log.info("ark-apiserver: worker %d started", worker.pid)
 
 
 def _end_watches_on_exit(worker) -> None:
@@ -204,7 +206,11 @@ class ArkGeventWorker(GeventWorker):
                 with gevent.Timeout(self.read_header_timeout, _SlowClient):
                     client.do_handshake()
             except (_SlowClient, ssl.SSLError, OSError) as err:
-                self.log.debug("TLS handshake with %s failed: %s", addr, type(err).__name__)
+                if isinstance(err, ssl.SSLError) and err.reason == "HTTP_REQUEST":
+                    _answer_plain_http(client)
+                peer = host_port(*addr[:2]) if isinstance(addr, tuple) else str(addr)
+                problem = _handshake_problem(err, self.read_header_timeout)
+                self.log.info("TLS handshake from %s failed: %s", peer, problem)
                 client.close()
                 return
         super().handle(listener, client, addr)
@@ -212,6 +218,29 @@ class ArkGeventWorker(GeventWorker):
     def load_wsgi(self) -> None:
         super().load_wsgi()
         self.wsgi = _BodyDeadlines(self.wsgi, self)
+
+
+#: What Go's HTTP server (so kube-apiserver) answers plain HTTP on a TLS port, in plain HTTP.
+PLAIN_HTTP_ANSWER = b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+
+
+def _answer_plain_http(client: ssl.SSLSocket) -> None:
+    """Tell a client that spoke plain HTTP why it gets nothing else (best effort: a small write)."""
+    with contextlib.suppress(OSError):
+        os.write(client.fileno(), PLAIN_HTTP_ANSWER)
+
+
+def _handshake_problem(err: BaseException, timeout: float) -> str:
+    """A failed handshake in a few words, for its one log line."""
+    if isinstance(err, _SlowClient):
+        return f"no handshake within {timeout:g}s"
+    if isinstance(err, ssl.SSLError) and err.reason == "HTTP_REQUEST":
+        return "the client sent plain HTTP to the HTTPS port"
+    if isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "EOF" in str(err):
+        return "the client closed the connection"
+    if isinstance(err, ssl.SSLError) and err.reason:
+        return str(err.reason).lower().replace("_", " ")
+    return (getattr(err, "strerror", None) or str(err) or type(err).__name__).lower()
 
 
 class _BodyDeadlines:

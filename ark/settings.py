@@ -29,6 +29,7 @@ STORAGE_DRIVERS = ("sqlite", "postgresql")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 AUTH_MODES = ("off", "delegated")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 ADMISSION_REFERENCES = ("reject", "warn")
 
 
@@ -100,6 +101,7 @@ class Settings:
     read_header_timeout: float = 30.0
     max_watches: int = 20_000
     log_level: str = "info"
+    log_format: str = "text"
     admission_references: str = "reject"
     model_allowed_private_ranges: tuple[str, ...] = ()
     model_allowed_domains: tuple[str, ...] = ()
@@ -202,11 +204,11 @@ class Settings:
         """Where the data lives, for messages: ``SQLite database /abs/ark.db`` or ``PostgreSQL at host:port``."""
         if self.storage_driver == "sqlite":
             return f"SQLite database {Path(self.sqlite_path).expanduser().resolve()}"
-        return f"PostgreSQL at {_host_port(self.postgres_host, self.postgres_port)}"
+        return f"PostgreSQL at {host_port(self.postgres_host, self.postgres_port)}"
 
     def bind(self) -> str:
         """The gunicorn bind string, ``host:port`` or ``[v6]:port``."""
-        return _host_port(self.bind_address, self.secure_port)
+        return host_port(self.bind_address, self.secure_port)
 
     def server_url(self) -> str:
         """The https URL clients on this machine use (a wildcard bind address becomes loopback)."""
@@ -215,7 +217,7 @@ class Settings:
             host = "127.0.0.1"
         elif host == "::":
             host = "::1"
-        return f"https://{_host_port(host, self.secure_port)}"
+        return f"https://{host_port(host, self.secure_port)}"
 
     def check_bind(self) -> str | None:
         """Refuse ``--auth-mode off`` on an address other machines can reach (ConfigError), unless
@@ -320,7 +322,10 @@ _SPECS: tuple[_Spec, ...] = (
           metavar="SECONDS"),
     _Spec("max_watches", int, "watch", "open watches per worker process; one more is answered 429 with "
           "Retry-After", "watch.maxWatches", minimum=1, metavar="N"),
-    _Spec("log_level", "choice", "server", "log level", "server.logLevel", LOG_LEVELS, metavar="LEVEL"),
+    _Spec("log_level", "choice", "server", "log level (requests are logged at info, health probes at debug)",
+          "server.logLevel", LOG_LEVELS, metavar="LEVEL"),
+    _Spec("log_format", "choice", "server", "log lines as text, or as JSON objects (one a line, one per request)",
+          "server.logFormat", LOG_FORMATS, metavar="FORMAT"),
     _Spec("authentication_kubeconfig", "optpath", "authentication", "kubeconfig of the cluster's API for "
           "TokenReviews, the authentication ConfigMap and namespaces (default: the in-cluster service account)",
           "authentication.kubeconfig", metavar="FILE"),
@@ -563,7 +568,8 @@ def _is_domain_pattern(value: str) -> bool:
     return value.count("*") <= 1 and bool(_HOSTNAME.match(value.replace("*", "x")))
 
 
-def _host_port(host: str, port: int) -> str:
+def host_port(host: str, port: int) -> str:
+    """``host:port``, or ``[v6]:port``."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
