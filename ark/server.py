@@ -21,7 +21,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import gevent
@@ -196,9 +196,34 @@ class ArkGeventWorker(GeventWorker):
     request_timeout = 60.0
     wsgi: Callable[..., Iterable[bytes]]  # set by gunicorn's load_wsgi
 
-    def timeout_ctx(self) -> gevent.Timeout:
-        """Around each wait for a request head (gunicorn's keep-alive loop): close when it passes."""
-        return gevent.Timeout(self.read_header_timeout, False)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting: dict[gevent.Greenlet, gevent.Timeout] = {}  # connections waiting for a request head
+
+    @contextlib.contextmanager
+    def timeout_ctx(self) -> Iterator[None]:
+        """Around each wait for a request head (gunicorn's keep-alive loop): the connection closes
+        when it passes, or as soon as the worker stops — as Go's Shutdown closes idle connections,
+        so that a client's kept-alive connection does not hold the stop up for its graceful timeout."""
+        timeout = gevent.Timeout(self.read_header_timeout if self.alive else 0, False)
+        current = gevent.getcurrent()
+        self._waiting[current] = timeout
+        try:
+            with timeout:
+                yield
+        finally:
+            self._waiting.pop(current, None)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        gevent.get_hub().loop.run_callback(self._end_waits)
+
+    def _end_waits(self) -> None:
+        """In the hub, so no connection moves on meanwhile: each one still waiting gets its wait's own
+        timeout thrown in, which ends the wait quietly; gunicorn then closes the connection."""
+        for greenlet, timeout in list(self._waiting.items()):
+            if greenlet in self._waiting:
+                greenlet.throw(timeout)
 
     def handle(self, listener, client, addr) -> None:
         if isinstance(client, ssl.SSLSocket):

@@ -73,11 +73,19 @@ def _text_value(value: Any) -> str:
     return json.dumps(text) if not text or any(c.isspace() or c in '"=' for c in text) else text
 
 
+class _StderrHandler(logging.StreamHandler):
+    """The handler :func:`configure` installs (others, a test runner's say, are left alone)."""
+
+
 def configure(log_format: str, level: str) -> None:
     """Route every record of this process (and of the workers it forks) to stderr in ``log_format``."""
-    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if isinstance(h, _StderrHandler)]:  # configured again: replaced
+        root.removeHandler(previous)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
     logging.captureWarnings(True)
     if level != "debug":  # alembic chatters at INFO (plugins, context) each time a worker checks the schema
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -88,6 +96,8 @@ class GunicornLogger(glogging.Logger):
     set up instead of its own; no access log: the app logs each request itself."""
 
     def setup(self, cfg: Any) -> None:
+        if not any(isinstance(handler, _StderrHandler) for handler in logging.getLogger().handlers):
+            configure("text", cfg.loglevel)  # gunicorn run without the server's settings: still logs
         self.cfg = cfg
         self.loglevel = self.LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO)
         self.error_log.setLevel(self.loglevel)

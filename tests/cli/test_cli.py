@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import runpy
 import shutil
@@ -143,6 +144,9 @@ def test_gunicorn_conf_reads_settings_from_env(tmp_path, monkeypatch):
     (tmp_path / "metrics" / "counter_1.db").write_bytes(b"stale")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     monkeypatch.chdir(tmp_path)  # the config file must not depend on the working directory
+    root = logging.getLogger()  # the config sets up this process's logging: undone after the test
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
 
     namespace = runpy.run_path(str(REPO / "config" / "gunicorn.conf.py"))
     assert list((tmp_path / "metrics").iterdir()) == []  # an operator's metrics directory is wiped, not replaced
@@ -159,7 +163,8 @@ def test_gunicorn_conf_reads_settings_from_env(tmp_path, monkeypatch):
     assert namespace["keyfile"] == str(tmp_path / "certs" / "apiserver.key")
     assert Path(namespace["certfile"]).is_file()
     assert namespace["timeout"] == 60 and namespace["graceful_timeout"] == 10 and namespace["keepalive"] == 75
-    assert namespace["accesslog"] is None
+    from ark.observability.logs import GunicornLogger
+    assert namespace["logger_class"] is GunicornLogger  # no access log: the app writes one line per request
     assert namespace["preload_app"] is False
     assert namespace["wsgi_app"] == "wsgi:app"
     assert callable(namespace["post_fork"]) and callable(namespace["when_ready"])
