@@ -245,14 +245,22 @@ class ArkGeventWorker(GeventWorker):
         self.wsgi = _BodyDeadlines(self.wsgi, self)
 
 
+PLAIN_HTTP_LINGER = 1.0  # seconds the rest of a plain-HTTP request is read before closing
 #: What Go's HTTP server (so kube-apiserver) answers plain HTTP on a TLS port, in plain HTTP.
 PLAIN_HTTP_ANSWER = b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
 
 
 def _answer_plain_http(client: ssl.SSLSocket) -> None:
-    """Tell a client that spoke plain HTTP why it gets nothing else (best effort: a small write)."""
-    with contextlib.suppress(OSError):
-        os.write(client.fileno(), PLAIN_HTTP_ANSWER)
+    """Tell a client that spoke plain HTTP why it gets nothing else. The rest of its request is
+    read (a little of it, for a second at most) before closing: closing with it unread would reset
+    the connection, and the client could lose the answer."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(client.fileno())) as raw:
+        raw.settimeout(PLAIN_HTTP_LINGER)
+        raw.sendall(PLAIN_HTTP_ANSWER)
+        raw.shutdown(socket.SHUT_WR)
+        unread = 64 * 1024
+        while unread > 0 and (chunk := raw.recv(min(unread, 16384))):
+            unread -= len(chunk)
 
 
 def _handshake_problem(err: BaseException, timeout: float) -> str:

@@ -6,13 +6,14 @@ tests check.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,3 +165,29 @@ def stop_server(server: Served, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+def json_log(server: Served) -> list[dict[str, Any]]:
+    """Every line the server wrote so far (stdout and stderr), each parsed as one JSON object
+    (``--log-format json``); a line that is not one fails the test that reads it."""
+    records = []
+    for number, line in enumerate(server.log.read_text().splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"{server.log}:{number} is not a JSON line: {line!r}") from None
+        assert isinstance(record, dict), f"{server.log}:{number} is not a JSON object: {line!r}"
+        records.append(record)
+    return records
+
+
+def wait_for_log(server: Served, found: Callable[[list[dict[str, Any]]], Any], timeout: float = READY_TIMEOUT) -> Any:
+    """Read the JSON log until ``found`` gives something true (a line is written when its response
+    closes, a moment after the client has it); returns that, fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = found(json_log(server))
+        if result or time.monotonic() > deadline:
+            assert result, f"the log never had it:\n{server.log.read_text()[-4000:]}"
+            return result
+        time.sleep(0.05)
