@@ -17,6 +17,7 @@ import errno
 import functools
 import logging
 import os
+import signal
 import socket
 import ssl
 import sys
@@ -79,6 +80,7 @@ def gunicorn_options(settings: Settings, cert: ServingCert) -> dict[str, Any]:
         "proc_name": "ark-apiserver",
         # gunicorn's control socket lives at one fixed path per user: several servers (tests) collide.
         "control_socket_disable": True,
+        "on_starting": _prepare_workers,
         "post_fork": _post_fork_hook(settings),
         "post_worker_init": _start_services,
         "child_exit": _worker_exited,
@@ -110,8 +112,21 @@ def gunicorn_config(settings: Settings | None = None) -> dict[str, Any]:
     return gunicorn_options(settings, ensure_serving_cert(settings))
 
 
+def _prepare_workers(server) -> None:
+    """In the master, before it forks: what every worker would otherwise import and build by itself
+    before it can serve (the app's modules, the OpenAPI documents). Forked, the workers share it."""
+    from ark.api.openapi import documents_of
+    from ark.app import create_app  # noqa: F401 - imported for the workers
+    from ark.kinds import REGISTRY
+
+    documents_of(REGISTRY)
+
+
 def _post_fork_hook(settings: Settings) -> Callable:
     def post_fork(server, worker) -> None:
+        # Until the worker installs its own handlers it has the master's, which only queue a signal
+        # for the master's loop, which a worker does not run: a stop during its boot would be lost.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         DIALECTS[settings.storage_driver].prepare_worker()
         _end_watches_on_exit(worker)
         if isinstance(worker, ArkGeventWorker):
@@ -198,16 +213,21 @@ class ArkGeventWorker(GeventWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._waiting: dict[gevent.Greenlet, gevent.Timeout] = {}  # connections waiting for a request head
+        self._fresh: set[gevent.Greenlet] = set()  # connections before their first request
+        self._waiting: dict[gevent.Greenlet, gevent.Timeout] = {}  # kept-alive ones waiting for the next
 
     @contextlib.contextmanager
     def timeout_ctx(self) -> Iterator[None]:
         """Around each wait for a request head (gunicorn's keep-alive loop): the connection closes
-        when it passes, or as soon as the worker stops — as Go's Shutdown closes idle connections,
-        so that a client's kept-alive connection does not hold the stop up for its graceful timeout."""
-        timeout = gevent.Timeout(self.read_header_timeout if self.alive else 0, False)
+        when it passes. Between two requests it also closes as soon as the worker stops, as Go's
+        Shutdown closes idle connections: a client's kept-alive connection must not hold the stop up
+        for the graceful timeout. A new connection still gets its first request served."""
         current = gevent.getcurrent()
-        self._waiting[current] = timeout
+        first = current in self._fresh
+        self._fresh.discard(current)
+        timeout = gevent.Timeout(self.read_header_timeout if first or self.alive else 0, False)
+        if not first:
+            self._waiting[current] = timeout
         try:
             with timeout:
                 yield
@@ -226,6 +246,13 @@ class ArkGeventWorker(GeventWorker):
                 greenlet.throw(timeout)
 
     def handle(self, listener, client, addr) -> None:
+        self._fresh.add(gevent.getcurrent())
+        try:
+            self._handle(listener, client, addr)
+        finally:
+            self._fresh.discard(gevent.getcurrent())
+
+    def _handle(self, listener, client, addr) -> None:
         if isinstance(client, ssl.SSLSocket):
             try:
                 with gevent.Timeout(self.read_header_timeout, _SlowClient):

@@ -716,11 +716,23 @@ class OpenAPIDocs:
         return cls(v3=v3, v3_root=Document.of(root), v2=Document.of(build_v2(registry)))
 
 
+_BUILT: dict[int, tuple[Registry, OpenAPIDocs]] = {}
+
+
+def documents_of(registry: Registry) -> OpenAPIDocs:
+    """The documents of ``registry``, built once per process (a few hundred ms of CPU): the gunicorn
+    master builds them before it forks (ark.server), so that no worker spends its start on them."""
+    built = _BUILT.get(id(registry))
+    if built is None or built[0] is not registry:
+        built = _BUILT[id(registry)] = (registry, OpenAPIDocs.build(registry))
+    return built[1]
+
+
 @blueprint.record_once
 def _build_documents(state: BlueprintSetupState) -> None:
     """Serialize every document once, when the app registers the blueprint."""
     app_services = services(state.app)
-    app_services.openapi = OpenAPIDocs.build(app_services.registry)
+    app_services.openapi = documents_of(app_services.registry)
 
 
 def _docs() -> OpenAPIDocs:
