@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 from cryptography import x509
 
 from ark.kinds import GROUP, REGISTRY
 from ark.security.tls import ensure_serving_cert
-from ark.settings import Settings
+from ark.settings import CONFIG_ENV, Settings
 from tests.deploy.conftest import CHART, NAMESPACE, POSTGRESQL_VALUES, RELEASE, objects_of, one, value_args
 
 KUBERNETES_VERSION = "1.37.0"
@@ -318,16 +320,36 @@ def test_postgresql_takes_the_seed_values_and_the_password_from_the_existing_sec
         "kubernetes.io/hostname"
 
 
-def test_the_server_settings_are_ones_the_server_reads(variant):
-    """Every ARK_* variable the chart sets is a server setting, and together they load."""
-    _, objects = variant
+def server_config(objects: list[dict[str, Any]], directory: Path) -> Path:
+    """The config file the pods read (ARK_CONFIG), from the ConfigMap mounted where it points."""
+    container = server_container(objects)
+    path = env_of(container)[CONFIG_ENV]
+    mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in pod_spec(objects)["volumes"] if v["name"] == mount["name"])
+    configmap = one(objects, "ConfigMap", volume["configMap"]["name"])
+    file = directory / "config.yaml"
+    file.write_text(configmap["data"][path[len(mount["mountPath"]) + 1:]])
+    return file
+
+
+def pod_settings(objects: list[dict[str, Any]], directory: Path) -> Settings:
+    """The Settings a pod's server loads: its ARK_* variables (each a server setting) over the
+    config file from its ConfigMap."""
     known = set(Settings().to_env())
-    env = {}
+    env = {CONFIG_ENV: str(server_config(objects, directory))}
     for name, value in env_of(server_container(objects)).items():
-        assert name in known, f"the server has no setting {name}"
-        env[name] = value if isinstance(value, str) else "from-a-secret"
-    assert env["ARK_AUTH_MODE"] == "delegated"
-    settings = Settings.load(env=env)
+        if name != CONFIG_ENV:
+            assert name in known, f"the server has no setting {name}"
+            env[name] = value if isinstance(value, str) else "from-a-secret"
+    return Settings.load(env=env)
+
+
+def test_the_server_settings_are_ones_the_server_reads(variant, tmp_path):
+    """Every ARK_* variable the chart sets is a server setting, the ConfigMap is a config file the
+    server reads, and together they load."""
+    _, objects = variant
+    assert env_of(server_container(objects))["ARK_AUTH_MODE"] == "delegated"
+    settings = pod_settings(objects, tmp_path)
     assert (settings.bind_address, settings.auth_mode) == ("0.0.0.0", "delegated")
     settings.check_bind()  # all addresses are fine with delegated authentication
     # The pod's service account is the cluster's API (no kubeconfig), and it audits to stdout.
@@ -338,6 +360,43 @@ def test_the_server_settings_are_ones_the_server_reads(variant):
     mount = next(m for m in server_container(objects)["volumeMounts"] if m["name"] == "tls")
     assert {f"{mount['mountPath']}/{item['path']}" for item in tls["secret"]["items"]} == \
         {settings.tls_cert_file, settings.tls_private_key_file}
+
+
+def test_the_config_file_takes_the_servers_defaults_but_json_logs(sqlite_objects, tmp_path):
+    """values.yaml spells the server's defaults out; only the log format differs (JSON for collectors)."""
+    config = server_config(sqlite_objects, tmp_path)
+    assert set(yaml.safe_load(config.read_text())) == {"server", "watch", "admission"}
+    assert Settings.load(env={CONFIG_ENV: str(config)}) == dataclasses.replace(Settings(), log_format="json")
+    assert env_of(pod_spec(sqlite_objects)["initContainers"][0])["ARK_LOG_FORMAT"] == "json"  # migrations too
+
+
+def test_the_settings_in_values_reach_the_server(render, tmp_path):
+    objects = render(sets={"server.logFormat": "text", "server.logLevel": "debug", "server.maxBodyBytes": 10485760,
+                           "server.requestTimeout": "2m", "watch.timeout": 3600, "watch.maxWatches": 500,
+                           "admission.references": "warn", "admission.modelAllowedPrivateRanges": ["10.100.0.0/16"],
+                           "admission.modelAllowedDomains": ["*.openai.azure.com", "api.openai.com"]})
+    settings = pod_settings(objects, tmp_path)
+    assert (settings.log_format, settings.log_level) == ("text", "debug")
+    assert (settings.max_body_bytes, settings.request_timeout) == (10485760, 120.0)
+    assert (settings.watch_timeout, settings.max_watches) == (3600.0, 500)
+    assert settings.admission_references == "warn"
+    assert settings.model_allowed_private_ranges == ("10.100.0.0/16",)
+    assert settings.model_allowed_domains == ("*.openai.azure.com", "api.openai.com")
+
+
+def test_a_changed_config_file_rolls_the_pods(render, sqlite_objects):
+    def checksum(objects: list[dict[str, Any]]) -> str:
+        return one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    assert checksum(render()) == checksum(sqlite_objects)  # the same values, the same pods
+    assert checksum(render(sets={"watch.timeout": 3600})) != checksum(sqlite_objects)
+    with_own = render(sets={"podAnnotations": {"team": "ark"}})
+    assert one(with_own, "Deployment")["spec"]["template"]["metadata"]["annotations"]["team"] == "ark"
+
+
+def test_server_env_still_overrides_the_config_file(render, tmp_path):
+    settings = pod_settings(render(sets={"server.env": {"ARK_WATCH_TIMEOUT": "60"}}), tmp_path)
+    assert settings.watch_timeout == 60.0
 
 
 def test_the_audit_log_goes_to_stdout_unless_turned_off(render):

@@ -121,8 +121,8 @@ v1prealpha1: [a2aservers, executionengines]
   value: {{ .Values.server.port | quote }}
 - name: ARK_WORKERS
   value: {{ .Values.server.workers | quote }}
-- name: ARK_LOG_LEVEL
-  value: {{ .Values.server.logLevel | quote }}
+- name: ARK_CONFIG
+  value: {{ include "ark.configPath" . }}
 - name: {{ $names.authMode }}
   value: {{ .Values.server.authMode | quote }}
 {{- with .Values.server.auditLogPath }}
@@ -139,6 +139,30 @@ v1prealpha1: [a2aservers, executionengines]
 {{- end }}
 {{- end }}
 
+{{/* The server's config file (README.md "Configuration"), in the ConfigMap <fullname>-config: the
+settings with a place in values.yaml but storage, address, authentication and TLS (environment
+variables above, which override the file). Values are written as JSON, which is YAML, so that large
+numbers stay integers. */}}
+{{- define "ark.serverConfig" -}}
+server:
+  logFormat: {{ .Values.server.logFormat | toJson }}
+  logLevel: {{ .Values.server.logLevel | toJson }}
+  maxBodyBytes: {{ .Values.server.maxBodyBytes | int64 }}
+  maxObjectBytes: {{ .Values.server.maxObjectBytes | int64 }}
+  requestTimeout: {{ .Values.server.requestTimeout | toJson }}
+  readHeaderTimeout: {{ .Values.server.readHeaderTimeout | toJson }}
+watch:
+{{- range $key, $value := .Values.watch }}
+  {{ $key }}: {{ toJson $value }}
+{{- end }}
+admission:
+{{- range $key, $value := .Values.admission }}
+  {{ $key }}: {{ toJson $value }}
+{{- end }}
+{{- end }}
+
+{{- define "ark.configPath" -}}/etc/ark/config/config.yaml{{- end }}
+
 {{/* `python -m ark migrate` on the server's database: the hook Job's container (PostgreSQL) or the
 init container (SQLite, on the server's volume). */}}
 {{- define "ark.migrationContainer" -}}
@@ -148,6 +172,11 @@ imagePullPolicy: {{ .Values.image.pullPolicy }}
 command: {{ toJson .Values.migration.command }}
 env:
   {{- include "ark.storageEnv" . | nindent 2 }}
+  # Not the config file: a pre-install hook runs before the ConfigMap exists.
+  - name: ARK_LOG_FORMAT
+    value: {{ .Values.server.logFormat | quote }}
+  - name: ARK_LOG_LEVEL
+    value: {{ .Values.server.logLevel | quote }}
 securityContext:
   {{- toYaml .Values.securityContext | nindent 2 }}
 {{- with .Values.migration.resources }}
