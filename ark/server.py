@@ -160,6 +160,7 @@ def _start_services(worker) -> None:
         worker.log.error("ark-apiserver: cannot start: %s", " ".join(str(err).split()) or type(err).__name__)
         sys.exit(WORKER_BOOT_ERROR)
     _worker_serving = app_services.security.serving
+    logs.log_greenlet_errors(gevent.get_hub())
     worker.log.info("ark-apiserver: worker %d started", worker.pid)
 
 

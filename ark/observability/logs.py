@@ -91,6 +91,17 @@ def configure(log_format: str, level: str) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def log_greenlet_errors(hub: Any) -> None:
+    """A greenlet that dies of an exception is one record (``error`` holds its traceback), not the
+    lines gevent's hub prints to stderr by itself."""
+    greenlets = logging.getLogger("ark.greenlet")
+
+    def print_exception(context: Any, kind: Any, value: Any, tb: Any) -> None:
+        greenlets.error("%s failed with %s", context, kind.__name__ if kind else "an error", exc_info=(kind, value, tb))
+
+    hub.print_exception = print_exception
+
+
 class GunicornLogger(glogging.Logger):
     """gunicorn's logger (its ``logger_class``), writing through the handler :func:`configure`
     set up instead of its own; no access log: the app logs each request itself."""

@@ -10,6 +10,7 @@ import socket
 import ssl
 import sys
 
+import gevent
 import pytest
 from arkrest import GROUP, obj
 
@@ -151,3 +152,16 @@ def test_text_lines_carry_the_fields_as_key_value_pairs():
     line = logs.TextFormatter().format(_record("HTTP", {"auditID": "a-1", "user": "alice smith", "name": "",
                                                         "code": 201}))
     assert line.endswith(' WARNING ark.test: HTTP auditID=a-1 user="alice smith" code=201')
+
+
+def test_a_greenlet_that_dies_is_one_record_not_a_printed_traceback(caplog):
+    hub = gevent.get_hub()
+    logs.log_greenlet_errors(hub)
+    try:
+        with caplog.at_level(logging.ERROR, logger="ark.greenlet"):
+            gevent.spawn(lambda: 1 / 0).join()
+    finally:
+        del hub.print_exception  # the class's own again
+    (record,) = caplog.records
+    assert record.name == "ark.greenlet" and "failed with ZeroDivisionError" in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is ZeroDivisionError
