@@ -494,6 +494,10 @@ def test_a_namespace_object_only_when_asked(render, sqlite_objects):
      "set tls.existingSecret.caBundle (PEM) or put it under ca.crt in Secret ark-system/mine"),
     ({"server.env": {"HISTORY_RETENTION": "900"}}, "'HISTORY_RETENTION' does not match pattern '^ARK_[A-Z0-9_]+$'"),
     ({"server.authMode": "token"}, "at '/server/authMode': value must be one of 'delegated', 'off'"),
+    ({"server.logFormat": "xml"}, "at '/server/logFormat': value must be one of 'json', 'text'"),
+    ({"watch.timeot": 60}, "additional properties 'timeot' not allowed"),
+    ({"watch.timeout": "half an hour"}, "at '/watch/timeout'"),
+    ({"admission.references": "ignore"}, "at '/admission/references': value must be one of 'reject', 'warn'"),
 ])
 def test_bad_values_fail_to_render_with_a_message_that_says_what_to_set(helm, sets, message):
     result = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *value_args((), sets), check=False)
