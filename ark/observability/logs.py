@@ -139,8 +139,10 @@ def request_fields(audit: RequestAudit | None, info: RequestInfo | None, audit_i
         fields["impersonatedUser"] = audit.impersonated.name
     uri = audit.request_uri if audit is not None else request.path
     fields["uri"] = uri if len(uri) <= MAX_URI else uri[:MAX_URI] + "..."
-    fields["userAgent"] = (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT]
-    fields["sourceIP"] = request.remote_addr or ""
+    agent = audit.user_agent if audit is not None else request.headers.get("User-Agent") or ""
+    fields["userAgent"] = agent[:MAX_USER_AGENT]
+    # As the audit event has them: X-Forwarded-For's (kube-apiserver's proxy names the client), then the peer.
+    fields["sourceIPs"] = audit.source_ips if audit is not None else [request.remote_addr or ""]
     return fields
 
 

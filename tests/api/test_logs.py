@@ -74,7 +74,7 @@ def test_each_request_has_one_json_line_with_its_audit_id(logged, namespace):
         assert line["level"] == "info" and line["msg"] == "HTTP"
         assert line["user"] == "system:anonymous"
         assert line["userAgent"] == AGENT
-        assert line["sourceIP"] == "127.0.0.1"
+        assert line["sourceIPs"] == ["127.0.0.1"]
         assert isinstance(line["durationMs"], float) and line["durationMs"] >= 0
         assert line["time"].endswith("Z") and line["pid"] > 0
     watch = next(line for line in lines if line["verb"] == "watch")
