@@ -82,7 +82,13 @@ def test_each_request_has_one_json_line_with_its_audit_id(logged, namespace):
 
 
 def test_gunicorn_and_the_server_write_json_lines_too(logged):
-    records = json_log(logged)
+    def both_workers_started(records: list[dict]) -> list[dict] | None:
+        """The server is ready once one worker is; the other may still be starting."""
+        started = [r for r in records if r.get("logger") == "gunicorn.error"
+                   and r["msg"].startswith("ark-apiserver: worker ") and r["msg"].endswith(" started")]
+        return records if len(started) >= 2 else None
+
+    records = wait_for_log(logged, both_workers_started)
     messages = [r["msg"] for r in records if r.get("logger") == "gunicorn.error"]
     assert any(m.startswith("Listening at: https://127.0.0.1:") for m in messages)
     assert sum(m.startswith("Booting worker with pid: ") for m in messages) == 2
