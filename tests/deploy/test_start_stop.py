@@ -112,9 +112,11 @@ def _read_response(conn: ssl.SSLSocket) -> tuple[str, bytes]:
 
 
 def _refuses_connections(port: int) -> bool:
+    """Refused, or reset: a connection that reached the backlog of a listener being closed is
+    reset, which also means the server accepts no more."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     return False
 
