@@ -118,8 +118,9 @@ def _prepare_workers(server) -> None:
     from ark.api.openapi import documents_of
     from ark.app import create_app  # noqa: F401 - imported for the workers
     from ark.kinds import REGISTRY
+    from ark.kinds.core import CORE
 
-    documents_of(REGISTRY)
+    documents_of(REGISTRY, CORE)  # the core kinds' document is only served in standalone mode
 
 
 def _post_fork_hook(settings: Settings) -> Callable:

@@ -16,9 +16,11 @@ from flask import current_app
 from flask.sansio.app import App
 
 from ark.kinds import REGISTRY
+from ark.kinds.core import CORE
 from ark.kinds.registry import Registry
-from ark.registry.store import ResourceStore
-from ark.registry.strategy import AdmissionOptions
+from ark.registry.standalone import StoreCoreObjects, StoreNamespaces
+from ark.registry.store import NamespaceLifecycle, ResourceStore
+from ark.registry.strategy import AdmissionOptions, CoreObjects
 from ark.security.access import Security
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
@@ -37,6 +39,9 @@ EXTENSION = "ark"
 class Services:
     settings: Settings
     registry: Registry
+    #: The core v1 kinds served in standalone mode (``--auth-mode off``); None in delegated
+    #: mode, where kube-apiserver owns them.
+    core: Registry | None
     store: Store
     resources: ResourceStore
     feed: ChangeFeed
@@ -53,12 +58,18 @@ class Services:
         store = store if store is not None else Store(create_engine_for(settings), settings.max_object_bytes)
         security = Security.create(settings)
         delegation = security.delegation
+        core_objects: CoreObjects | None
+        namespaces: NamespaceLifecycle | None
+        if delegation is not None:
+            core, core_objects, namespaces = None, delegation.core_objects, delegation.namespaces
+        else:
+            core, core_objects, namespaces = CORE, StoreCoreObjects(store), StoreNamespaces(store)
         return cls(
             settings=settings,
             registry=registry,
+            core=core,
             store=store,
-            resources=ResourceStore(store, core=delegation.core_objects if delegation else None,
-                                    namespaces=delegation.namespaces if delegation else None,
+            resources=ResourceStore(store, core=core_objects, namespaces=namespaces,
                                     admission=admission_options(settings)),
             feed=ChangeFeed(store, settings.watch_poll_interval),
             compactor=Compactor(store, settings.history_retention, settings.history_min_revisions,

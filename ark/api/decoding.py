@@ -19,8 +19,8 @@ from ark.machinery import codec
 from ark.machinery.errors import ApiError, bad_request, request_entity_too_large, unsupported_media_type
 from ark.machinery.meta import META_FIELDS
 from ark.machinery.options import STRICT, WARN, WriteOptions
+from ark.registry.strategy import ENVELOPE
 
-TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
 BODY_TYPES = "application/json, application/yaml"
 _OBJECT_MEDIA_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
 
@@ -86,22 +86,15 @@ class FieldPruner:
     def normalize(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Prune and default ``obj`` in place; report unknown and duplicated fields."""
         unknown: list[str] = []
-        for key in list(obj):
-            if key not in TOP_LEVEL:
-                unknown.append(key)
-                del obj[key]
         meta = obj.get("metadata")
         if isinstance(meta, dict):
             for key in list(meta):
                 if key not in META_FIELDS:
                     unknown.append(f"metadata.{key}")
                     del meta[key]
-        for section, schema in (("spec", self.kind.spec), ("status", self.kind.status)):
-            value = obj.get(section)
-            if value is None:
-                obj.pop(section, None)
-            elif isinstance(value, dict):
-                obj[section] = prune_and_default(schema, value, section, unknown)
+        rest = {key: obj.pop(key) for key in list(obj) if key not in ENVELOPE}
+        obj.update(prune_and_default(self.kind.top_level, rest, "", unknown))
+        self.kind.strategy.convert(obj)
         self._report([f'unknown field "{p}"' for p in unknown] + [f'duplicate field "{p}"' for p in self.duplicates])
         self.duplicates = []
         return obj

@@ -1,4 +1,5 @@
-"""API discovery: ``/apis`` (aggregated v2/v2beta1 or legacy), ``/apis/G``, ``/apis/G/V``, ``/api``.
+"""API discovery: ``/apis`` (aggregated v2/v2beta1 or legacy), ``/apis/G``, ``/apis/G/V``, and
+in standalone mode ``/api`` (aggregated or ``APIVersions``) and ``/api/v1`` for the core kinds.
 
 CONTRACT section 1. Every document is derived from the kind registry alone, serialized once
 when the app registers the blueprint (into ``services(app).discovery``) and served from
@@ -25,6 +26,7 @@ blueprint = Blueprint("ark_discovery", __name__)
 #: What CRD discovery publishes for a resource, in the legacy (``APIResourceList``) order.
 RESOURCE_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
 STATUS_VERBS = ("get", "patch", "update")
+SUBRESOURCE_VERBS = {"status": STATUS_VERBS, "finalize": ("update",)}
 
 DISCOVERY_GROUP = "apidiscovery.k8s.io"
 AGGREGATED_KIND = "APIGroupDiscoveryList"
@@ -73,7 +75,7 @@ def _legacy_resources(kind: Kind) -> list[dict[str, Any]]:
     main: dict[str, Any] = {
         "name": kind.plural,
         "singularName": kind.singular,
-        "namespaced": True,
+        "namespaced": kind.namespaced,
         "kind": kind.kind,
         "verbs": list(RESOURCE_VERBS),
     }
@@ -82,22 +84,27 @@ def _legacy_resources(kind: Kind) -> list[dict[str, Any]]:
     if kind.categories:
         main["categories"] = list(kind.categories)
     main["storageVersionHash"] = kind.storage_version_hash
-    status = {
-        "name": f"{kind.plural}/status",
-        "singularName": "",
-        "namespaced": True,
-        "kind": kind.kind,
-        "verbs": list(STATUS_VERBS),
-    }
-    return [main, status]
+    subresources = [
+        {"name": f"{kind.plural}/{sub}", "singularName": "", "namespaced": kind.namespaced, "kind": kind.kind,
+         "verbs": list(SUBRESOURCE_VERBS[sub])}
+        for sub in kind.subresources
+    ]
+    return [main, *subresources]
 
 
-def api_resource_list(registry: Registry, version: str) -> dict[str, Any]:
+def api_resource_list(registry: Registry, version: str, group: str = GROUP) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for kind in registry.in_version(version):
         resources.extend(_legacy_resources(kind))
     resources.sort(key=lambda r: r["name"])
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{GROUP}/{version}", "resources": resources}
+    group_version = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
+def api_versions(registry: Registry) -> dict[str, Any]:
+    """``/api`` for a client that does not ask for aggregated discovery."""
+    return {"kind": "APIVersions", "versions": registry.versions(),
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}]}
 
 
 def _response_kind(kind: Kind) -> dict[str, str]:
@@ -108,7 +115,7 @@ def _aggregated_resource(kind: Kind) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resource": kind.plural,
         "responseKind": _response_kind(kind),
-        "scope": "Namespaced",
+        "scope": "Namespaced" if kind.namespaced else "Cluster",
         "singularResource": kind.singular,
         "verbs": sorted(RESOURCE_VERBS),
     }
@@ -116,9 +123,11 @@ def _aggregated_resource(kind: Kind) -> dict[str, Any]:
         resource["shortNames"] = list(kind.short_names)
     if kind.categories:
         resource["categories"] = list(kind.categories)
-    resource["subresources"] = [
-        {"subresource": "status", "responseKind": _response_kind(kind), "verbs": sorted(STATUS_VERBS)}
-    ]
+    if kind.subresources:
+        resource["subresources"] = [
+            {"subresource": sub, "responseKind": _response_kind(kind), "verbs": sorted(SUBRESOURCE_VERBS[sub])}
+            for sub in kind.subresources
+        ]
     return resource
 
 
@@ -127,13 +136,14 @@ def _aggregated_resources(registry: Registry, version: str) -> list[dict[str, An
     return sorted((_aggregated_resource(k) for k in registry.in_version(version)), key=lambda r: str(r["resource"]))
 
 
-def aggregated_discovery(registry: Registry, api_version: str = "v2") -> dict[str, Any]:
-    """``APIGroupDiscoveryList``; v2beta1 has the same fields, only ``apiVersion`` differs."""
+def aggregated_discovery(registry: Registry, api_version: str = "v2", group: str = GROUP) -> dict[str, Any]:
+    """``APIGroupDiscoveryList``; v2beta1 has the same fields, only ``apiVersion`` differs. The
+    core group (``/api``) is the item named ""."""
     versions = [
         {"version": version, "resources": _aggregated_resources(registry, version), "freshness": "Current"}
         for version in registry.versions()
     ]
-    items = [{"metadata": {"name": GROUP, "creationTimestamp": None}, "versions": versions}] if versions else []
+    items = [{"metadata": {"name": group, "creationTimestamp": None}, "versions": versions}] if versions else []
     return {
         "kind": AGGREGATED_KIND,
         "apiVersion": f"{DISCOVERY_GROUP}/{api_version}",
@@ -144,17 +154,25 @@ def aggregated_discovery(registry: Registry, api_version: str = "v2") -> dict[st
 
 @dataclass(frozen=True)
 class DiscoveryDocs:
-    """Every discovery response of one registry, serialized."""
+    """Every discovery response of one registry (and the core kinds'), serialized."""
 
     aggregated: dict[str, Document]  # "v2" / "v2beta1"
     group_list: Document
     group: Document
     resource_lists: dict[str, Document]  # version -> APIResourceList
+    #: ``/api`` aggregated ("v2" / "v2beta1") and ``/api/v1``; empty without core kinds.
+    core_aggregated: dict[str, Document]
+    core_resource_list: Document | None
 
     @classmethod
-    def build(cls, registry: Registry) -> DiscoveryDocs:
+    def build(cls, registry: Registry, core: Registry | None = None) -> DiscoveryDocs:
         aggregated = {
             offer.value: Document.of(aggregated_discovery(registry, offer.value), offer.header)
+            for offer in APIS_OFFERS
+            if offer.value != "legacy"
+        }
+        core_aggregated = {} if core is None else {
+            offer.value: Document.of(aggregated_discovery(core, offer.value, ""), offer.header)
             for offer in APIS_OFFERS
             if offer.value != "legacy"
         }
@@ -164,6 +182,8 @@ class DiscoveryDocs:
             group_list=Document.of(api_group_list(registry)),
             group=Document.of(group),
             resource_lists={v: Document.of(api_resource_list(registry, v)) for v in registry.versions()},
+            core_aggregated=core_aggregated,
+            core_resource_list=None if core is None else Document.of(api_resource_list(core, "v1", "")),
         )
 
 
@@ -171,7 +191,7 @@ class DiscoveryDocs:
 def _build_documents(state: BlueprintSetupState) -> None:
     """Serialize every document once, when the app registers the blueprint."""
     app_services = services(state.app)
-    app_services.discovery = DiscoveryDocs.build(app_services.registry)
+    app_services.discovery = DiscoveryDocs.build(app_services.registry, app_services.core)
 
 
 def _docs() -> DiscoveryDocs:
@@ -217,5 +237,22 @@ def api_resource_list_view(version: str) -> Response:
 @blueprint.get("/api")
 @blueprint.get("/api/")
 def legacy_api() -> Response:
-    """No core group here; client-go tolerates the 404 (``downloadLegacy``)."""
-    raise not_found_path()
+    """The core group in standalone mode. In delegated mode there is none here; client-go
+    tolerates the 404 (``downloadLegacy``)."""
+    docs = _docs()
+    if not docs.core_aggregated:
+        raise not_found_path()
+    match = require(request.headers.get("Accept"), APIS_OFFERS)
+    if match.offer.value == "legacy":
+        return serve(Document.of(api_versions(services().core or Registry())))
+    return serve(docs.core_aggregated[match.offer.value])
+
+
+@blueprint.get("/api/v1")
+@blueprint.get("/api/v1/")
+def core_resource_list_view() -> Response:
+    document = _docs().core_resource_list
+    if document is None:
+        raise not_found_path()
+    require(request.headers.get("Accept"), JSON_OFFERS)
+    return serve(document)

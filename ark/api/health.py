@@ -31,6 +31,9 @@ blueprint = Blueprint("ark_health", __name__)
 #: Fallback when neither ``ark.__version__`` nor package metadata give a version.
 DEFAULT_VERSION = "v0.1.0"
 DISTRIBUTION = "ark-apiserver"
+#: The Kubernetes API level this server implements, reported as k3s does
+#: (``v1.35.0+ark.0.2.0``), so tools that read the server version see a Kubernetes one.
+KUBERNETES_VERSION = "v1.35.0"
 
 Check = Callable[[], object]
 
@@ -125,7 +128,7 @@ def single_check(endpoint: str, name: str) -> Response:
 # /version (apimachinery pkg/version/types.go Info)
 
 
-def git_version() -> str:
+def ark_version() -> str:
     """``ark.__version__`` if the package defines it, else the installed distribution's, else a constant."""
     import ark
 
@@ -137,6 +140,11 @@ def git_version() -> str:
             version = None
     version = str(version or DEFAULT_VERSION)
     return version if version.startswith("v") else "v" + version
+
+
+def git_version() -> str:
+    """``v1.35.0+ark.<version>``: the Kubernetes level, Ark's version as build metadata."""
+    return f"{KUBERNETES_VERSION}+ark.{ark_version().lstrip('v')}"
 
 
 def _major_minor(version: str) -> tuple[str, str]:

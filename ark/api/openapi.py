@@ -22,6 +22,7 @@ import copy
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ blueprint = Blueprint("ark_openapi", __name__)
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 PATCH_CONTENT_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"  # the core kinds take it too
 SNAPSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "openapi"
 SWAGGER_FILE = "swagger.json"
 
@@ -359,9 +361,14 @@ class ArkMarshmallowPlugin(MarshmallowPlugin):
 # Names
 
 
+CORE_MODELS = "io.k8s.api.core"
+
+
 def model_name(group: str, version: str, kind: str) -> str:
-    """``com.mckinsey.ark.v1alpha1.Query`` (apiextensions ``gvkToModelName``)."""
-    return ".".join([*reversed(group.split(".")), version, kind])
+    """``com.mckinsey.ark.v1alpha1.Query`` (apiextensions ``gvkToModelName``);
+    ``io.k8s.api.core.v1.Secret`` for the core group, as kube-apiserver names its models."""
+    prefix = reversed(group.split(".")) if group else [CORE_MODELS]
+    return ".".join([*prefix, version, kind])
 
 
 def _gvk(kind: Kind, name: str | None = None) -> dict[str, str]:
@@ -370,12 +377,12 @@ def _gvk(kind: Kind, name: str | None = None) -> dict[str, str]:
 
 def _op_prefix(kind: Kind) -> str:
     """``ArkMckinseyComV1alpha1``: the group-version part of CRD operation ids."""
-    words = [*kind.group.split("."), kind.version]
+    words = [*(kind.group or "core").split("."), kind.version]
     return "".join(w[:1].upper() + w[1:] for w in words)
 
 
 def _tag(kind: Kind) -> str:
-    first, *rest = kind.group.split(".")
+    first, *rest = (kind.group or "core").split(".")
     return first + "".join(w.capitalize() for w in rest) + "_" + kind.version
 
 
@@ -389,11 +396,14 @@ def _kind_schema(kind: Kind) -> type[Schema]:
         "apiVersion": S(metadata=_doc(API_VERSION_DOC)),
         "kind": S(metadata=_doc(KIND_DOC)),
         "metadata": fields.Nested(ObjectMeta, metadata=_doc(METADATA_DOC)),
-        "spec": fields.Nested(kind.spec, required=kind.spec_required, metadata=_doc(
-            f"Spec defines the desired state of the {kind.kind}.")),
-        "status": fields.Nested(kind.status, metadata=_doc(
-            f"Status is the observed state of the {kind.kind}; it is written through the status subresource.")),
     }
+    if kind.body is not None:
+        attrs.update((name, copy.copy(f)) for name, f in kind.body.fields.items())
+    else:
+        attrs["spec"] = fields.Nested(kind.spec, required=kind.spec_required, metadata=_doc(
+            f"Spec defines the desired state of the {kind.kind}."))
+        attrs["status"] = fields.Nested(kind.status, metadata=_doc(
+            f"Status is the observed state of the {kind.kind}; it is written through the status subresource."))
     return type(f"{kind.kind}{kind.version.capitalize()}Object", (Schema,), attrs)
 
 
@@ -501,6 +511,10 @@ def _path_params(kind: Kind, named: bool, v3: bool) -> list[dict[str, Any]]:
     if named:
         params.append(_Param("name", "string", f"name of the {kind.kind}", "path",
                              (("pattern", names.SUBDOMAIN_PATTERN), ("maxLength", names.SUBDOMAIN_MAX))).render(v3))
+    if not kind.namespaced:
+        for p in params:
+            p["required"] = True
+        return params
     params.append(_Param("namespace", "string", "object name and auth scope, such as for teams and projects",
                          "path", (("pattern", names.LABEL_PATTERN), ("maxLength", names.LABEL_MAX))).render(v3))
     for p in params:
@@ -589,13 +603,15 @@ def _operation(
 def _add_paths(spec: APISpec, kind: Kind, v3: bool) -> None:
     k = kind.kind
     gv = f"{_op_prefix(kind)}"
+    scope = "Namespaced" if kind.namespaced else ""
     model = model_name(kind.group, kind.version, kind.kind)
     list_model = model_name(kind.group, kind.version, kind.list_kind)
     status_model = f"{META}.Status"
-    base = f"/apis/{kind.group}/{kind.version}"
-    collection = f"{base}/namespaces/{{namespace}}/{kind.plural}"
+    base = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
+    collection = f"{base}/namespaces/{{namespace}}/{kind.plural}" if kind.namespaced else f"{base}/{kind.plural}"
     item = f"{collection}/{{name}}"
     list_produces = ("application/json", "application/json;stream=watch")
+    patch_types = PATCH_CONTENT_TYPES if kind.group else (*PATCH_CONTENT_TYPES, STRATEGIC_PATCH)
     ok, created, accepted = "OK", "Created", "Accepted"
 
     def op(**kwargs: Any) -> dict[str, Any]:
@@ -605,12 +621,12 @@ def _add_paths(spec: APISpec, kind: Kind, v3: bool) -> None:
         collection,
         parameters=_path_params(kind, False, v3),
         operations={
-            "get": op(op_id=f"list{gv}Namespaced{k}", action="list", description=f"list or watch objects of kind {k}",
+            "get": op(op_id=f"list{gv}{scope}{k}", action="list", description=f"list or watch objects of kind {k}",
                       params=LIST_PARAMS, responses={200: (ok, list_model)}, produces=list_produces),
-            "post": op(op_id=f"create{gv}Namespaced{k}", action="post", description=f"create a {k}",
+            "post": op(op_id=f"create{gv}{scope}{k}", action="post", description=f"create a {k}",
                        params=WRITE_PARAMS, body=model,
                        responses={200: (ok, model), 201: (created, model), 202: (accepted, model)}),
-            "delete": op(op_id=f"delete{gv}CollectionNamespaced{k}", action="deletecollection",
+            "delete": op(op_id=f"delete{gv}Collection{scope}{k}", action="deletecollection",
                          description=f"delete collection of {k}", params=DELETECOLLECTION_PARAMS,
                          body=f"{META}.DeleteOptions", body_required=False, responses={200: (ok, status_model)}),
         },
@@ -619,40 +635,52 @@ def _add_paths(spec: APISpec, kind: Kind, v3: bool) -> None:
         item,
         parameters=_path_params(kind, True, v3),
         operations={
-            "get": op(op_id=f"read{gv}Namespaced{k}", action="get", description=f"read the specified {k}",
+            "get": op(op_id=f"read{gv}{scope}{k}", action="get", description=f"read the specified {k}",
                       params=(), responses={200: (ok, model)}),
-            "put": op(op_id=f"replace{gv}Namespaced{k}", action="put", description=f"replace the specified {k}",
+            "put": op(op_id=f"replace{gv}{scope}{k}", action="put", description=f"replace the specified {k}",
                       params=WRITE_PARAMS, body=model, responses={200: (ok, model), 201: (created, model)}),
-            "patch": op(op_id=f"patch{gv}Namespaced{k}", action="patch",
+            "patch": op(op_id=f"patch{gv}{scope}{k}", action="patch",
                         description=f"partially update the specified {k}", params=PATCH_PARAMS, body="",
-                        body_types=PATCH_CONTENT_TYPES, responses={200: (ok, model), 201: (created, model)}),
-            "delete": op(op_id=f"delete{gv}Namespaced{k}", action="delete", description=f"delete a {k}",
+                        body_types=patch_types, responses={200: (ok, model), 201: (created, model)}),
+            "delete": op(op_id=f"delete{gv}{scope}{k}", action="delete", description=f"delete a {k}",
                          params=DELETE_PARAMS, body=f"{META}.DeleteOptions", body_required=False,
                          responses={200: (ok, status_model), 202: (accepted, status_model)}),
         },
     )
-    spec.path(
-        f"{item}/status",
-        parameters=_path_params(kind, True, v3),
-        operations={
-            "get": op(op_id=f"read{gv}Namespaced{k}Status", action="get",
-                      description=f"read status of the specified {k}", params=(), responses={200: (ok, model)}),
-            "put": op(op_id=f"replace{gv}Namespaced{k}Status", action="put",
-                      description=f"replace status of the specified {k}", params=WRITE_PARAMS, body=model,
-                      responses={200: (ok, model), 201: (created, model)}),
-            "patch": op(op_id=f"patch{gv}Namespaced{k}Status", action="patch",
-                        description=f"partially update status of the specified {k}", params=PATCH_PARAMS, body="",
-                        body_types=PATCH_CONTENT_TYPES, responses={200: (ok, model), 201: (created, model)}),
-        },
-    )
-    spec.path(
-        f"{base}/{kind.plural}",
-        operations={
-            "get": op(op_id=f"list{gv}{k}ForAllNamespaces", action="list",
-                      description=f"list or watch objects of kind {k}", params=LIST_PARAMS,
-                      responses={200: (ok, list_model)}, produces=list_produces),
-        },
-    )
+    if kind.has_status:
+        spec.path(
+            f"{item}/status",
+            parameters=_path_params(kind, True, v3),
+            operations={
+                "get": op(op_id=f"read{gv}{scope}{k}Status", action="get",
+                          description=f"read status of the specified {k}", params=(), responses={200: (ok, model)}),
+                "put": op(op_id=f"replace{gv}{scope}{k}Status", action="put",
+                          description=f"replace status of the specified {k}", params=WRITE_PARAMS, body=model,
+                          responses={200: (ok, model), 201: (created, model)}),
+                "patch": op(op_id=f"patch{gv}{scope}{k}Status", action="patch",
+                            description=f"partially update status of the specified {k}", params=PATCH_PARAMS,
+                            body="", body_types=patch_types, responses={200: (ok, model), 201: (created, model)}),
+            },
+        )
+    if "finalize" in kind.subresources:
+        spec.path(
+            f"{item}/finalize",
+            parameters=_path_params(kind, True, v3),
+            operations={
+                "put": op(op_id=f"replace{gv}{scope}{k}Finalize", action="put",
+                          description=f"replace finalize of the specified {k}", params=WRITE_PARAMS, body=model,
+                          responses={200: (ok, model), 201: (created, model)}),
+            },
+        )
+    if kind.namespaced:
+        spec.path(
+            f"{base}/{kind.plural}",
+            operations={
+                "get": op(op_id=f"list{gv}{k}ForAllNamespaces", action="list",
+                          description=f"list or watch objects of kind {k}", params=LIST_PARAMS,
+                          responses={200: (ok, list_model)}, produces=list_produces),
+            },
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -698,41 +726,52 @@ def gv_key(version: str) -> str:
     return f"apis/{GROUP}/{version}"
 
 
+CORE_KEY = "api/v1"
+
+
 @dataclass(frozen=True)
 class OpenAPIDocs:
-    v3: dict[str, Document]  # version -> document
+    v3: dict[str, Document]  # "apis/<group>/<version>" (and "api/v1" in standalone mode) -> document
     v3_root: Document
     v2: Document
 
     @classmethod
-    def build(cls, registry: Registry) -> OpenAPIDocs:
-        v3 = {version: Document.of(build_v3(registry, version)) for version in registry.versions()}
+    def build(cls, registry: Registry, core: Registry | None = None) -> OpenAPIDocs:
+        """The documents, each group-version's built once per process (``_built``)."""
+        v3 = {gv_key(version): _built(registry, gv_key(version), lambda v=version: build_v3(registry, v))
+              for version in registry.versions()}
+        if core is not None:
+            v3[CORE_KEY] = _built(core, CORE_KEY, lambda: build_v3(core, "v1"))
         root = {
             "paths": {
-                gv_key(version): {"serverRelativeURL": f"/openapi/v3/{gv_key(version)}?hash={document.hash}"}
-                for version, document in v3.items()
+                key: {"serverRelativeURL": f"/openapi/v3/{key}?hash={document.hash}"} for key, document in v3.items()
             }
         }
-        return cls(v3=v3, v3_root=Document.of(root), v2=Document.of(build_v2(registry)))
+        return cls(v3=v3, v3_root=Document.of(root), v2=_built(registry, "v2", lambda: build_v2(registry)))
 
 
-_BUILT: dict[int, tuple[Registry, OpenAPIDocs]] = {}
+_BUILT: dict[tuple[int, str], tuple[Registry, Document]] = {}
 
 
-def documents_of(registry: Registry) -> OpenAPIDocs:
-    """The documents of ``registry``, built once per process (a few hundred ms of CPU): the gunicorn
+def _built(registry: Registry, key: str, build: Callable[[], dict[str, Any]]) -> Document:
+    """A document of ``registry``, built once per process (a few hundred ms of CPU): the gunicorn
     master builds them before it forks (ark.server), so that no worker spends its start on them."""
-    built = _BUILT.get(id(registry))
-    if built is None or built[0] is not registry:
-        built = _BUILT[id(registry)] = (registry, OpenAPIDocs.build(registry))
-    return built[1]
+    found = _BUILT.get((id(registry), key))
+    if found is None or found[0] is not registry:
+        found = _BUILT[(id(registry), key)] = (registry, Document.of(build()))
+    return found[1]
+
+
+def documents_of(registry: Registry, core: Registry | None = None) -> OpenAPIDocs:
+    """The documents of ``registry`` (and of the core kinds of standalone mode, ``core``)."""
+    return OpenAPIDocs.build(registry, core)
 
 
 @blueprint.record_once
 def _build_documents(state: BlueprintSetupState) -> None:
     """Serialize every document once, when the app registers the blueprint."""
     app_services = services(state.app)
-    app_services.openapi = documents_of(app_services.registry)
+    app_services.openapi = documents_of(app_services.registry, app_services.core)
 
 
 def _docs() -> OpenAPIDocs:
@@ -761,13 +800,23 @@ def openapi_v3_root() -> Response:
 
 @blueprint.get(f"/openapi/v3/apis/{GROUP}/<version>")
 def openapi_v3(version: str) -> ResponseReturnValue:
-    document = _docs().v3.get(version)
+    return _serve_v3(gv_key(version))
+
+
+@blueprint.get(f"/openapi/v3/{CORE_KEY}")
+def openapi_v3_core() -> ResponseReturnValue:
+    """The core kinds of standalone mode (absent in delegated mode)."""
+    return _serve_v3(CORE_KEY)
+
+
+def _serve_v3(key: str) -> ResponseReturnValue:
+    document = _docs().v3.get(key)
     if document is None:
         raise not_found_path()
     _require_json()
     wanted = request.args.get("hash")
     if wanted and wanted != document.hash:
-        response = redirect(f"/openapi/v3/{gv_key(version)}?hash={document.hash}", code=301)
+        response = redirect(f"/openapi/v3/{key}?hash={document.hash}", code=301)
         response.headers["Vary"] = "Accept"
         return response
     headers = {}

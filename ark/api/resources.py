@@ -22,6 +22,7 @@ from ark.machinery import field as fe
 from ark.machinery.errors import ApiError
 from ark.machinery.options import WriteOptions, parse_delete_options, parse_list_options, parse_write_options
 from ark.registry.store import ResourceStore, WriteContext
+from ark.registry.strategy import Strategy
 from ark.services import services
 
 blueprint = Blueprint("resources", __name__)
@@ -33,6 +34,7 @@ _ALLOWED = {
     "collection": ("GET", "POST", "DELETE"),
     "object": ("GET", "PUT", "PATCH", "DELETE"),
     "status": ("GET", "PUT", "PATCH"),
+    "finalize": ("PUT",),
 }
 
 
@@ -77,8 +79,19 @@ def _render_object(kind: Kind, body: str, status: int = 200) -> Response:
 @blueprint.route(f"/apis/{GROUP}/<version>/<path:rest>", methods=METHODS, provide_automatic_options=False)
 def resource_request(version: str, rest: str) -> Response:
     info = request_info()
-    kind = services().registry.lookup(info.version, info.resource)
-    if kind is None or len(info.parts) > 3 or (len(info.parts) == 3 and info.subresource != "status"):
+    return _serve(info, services().registry.lookup(info.version, info.resource))
+
+
+@blueprint.route("/api/v1/<path:rest>", methods=METHODS, provide_automatic_options=False)
+def core_request(rest: str) -> Response:
+    """The core v1 kinds of standalone mode; nothing here in delegated mode (the cluster's)."""
+    info = request_info()
+    core = services().core
+    return _serve(info, core.lookup(info.version, info.resource) if core is not None else None)
+
+
+def _serve(info: RequestInfo, kind: Kind | None) -> Response:
+    if kind is None or len(info.parts) > 3 or (len(info.parts) == 3 and info.subresource not in kind.subresources):
         raise errors.not_found_path()
     for what, segment in (("namespace", info.namespace), ("resource name", info.name)):
         problems = _path_segment_problems(segment)
@@ -105,32 +118,37 @@ def _path_segment_problems(segment: str) -> list[str]:
 
 
 def _dispatch(info: RequestInfo, kind: Kind) -> Response:
-    shape = _shape(info)
+    shape = _shape(info, kind)
     if request.method not in _ALLOWED[shape]:
         raise _method_not_allowed(info, kind, shape)
+    namespace = info.namespace if kind.namespaced else ""
     if shape == "cluster collection":
         return _list_or_watch(kind, None)
     if shape == "collection":
         if info.verb == "create":
-            return _create(kind, info.namespace)
+            return _create(kind, namespace)
         if info.verb == "deletecollection":
-            return _delete_collection(kind, info.namespace)
-        return _list_or_watch(kind, info.namespace)
-    status = shape == "status"
+            return _delete_collection(kind, namespace)
+        return _list_or_watch(kind, namespace if kind.namespaced else None)
     if info.verb == "get":
-        return _render_object(kind, _resources().get(kind, info.namespace, info.name,
+        return _render_object(kind, _resources().get(kind, namespace, info.name,
                                                      params.string(request.args, "resourceVersion")))
+    if shape == "finalize":
+        return _update(kind, namespace, info.name, False, kind.strategy.for_subresource(shape))
+    status = shape == "status"
     if info.verb == "update":
-        return _update(kind, info.namespace, info.name, status)
+        return _update(kind, namespace, info.name, status)
     if info.verb == "patch":
-        return _patch(kind, info.namespace, info.name, status)
-    return _delete(kind, info.namespace, info.name)
+        return _patch(kind, namespace, info.name, status)
+    return _delete(kind, namespace, info.name)
 
 
-def _shape(info: RequestInfo) -> str:
+def _shape(info: RequestInfo, kind: Kind) -> str:
     if len(info.parts) == 1:
-        return "collection" if info.namespace else "cluster collection"
-    return "status" if len(info.parts) == 3 else "object"
+        return "collection" if info.namespace or not kind.namespaced else "cluster collection"
+    if len(info.parts) == 3:
+        return info.subresource
+    return "object"
 
 
 def _method_not_allowed(info: RequestInfo, kind: Kind, shape: str) -> ApiError:
@@ -142,7 +160,7 @@ def _method_not_allowed(info: RequestInfo, kind: Kind, shape: str) -> ApiError:
 # Reads ------------------------------------------------------------------------------------
 
 def _list_or_watch(kind: Kind, namespace: str | None) -> Response:
-    options = parse_list_options(request.args)
+    options = parse_list_options(request.args, kind.field_labels)
     if options.watch:
         return watch.serve(kind, namespace, options)
     page = _resources().list(kind, namespace, options)
@@ -174,7 +192,11 @@ def _name_check(obj: dict, name: str) -> None:
 
 
 def _namespace_check(obj: dict, namespace: str) -> None:
+    """The object's namespace is the URL's; a cluster-scoped object has none (``namespace`` "")."""
     sent = obj["metadata"].get("namespace")
+    if not namespace:
+        obj["metadata"].pop("namespace", None)
+        return
     if sent and sent != namespace:
         raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the "
                                  "request")
@@ -221,7 +243,7 @@ def _create(kind: Kind, namespace: str) -> Response:
     return _render_object(kind, written.body, 201)
 
 
-def _update(kind: Kind, namespace: str, name: str, status: bool) -> Response:
+def _update(kind: Kind, namespace: str, name: str, status: bool, strategy: Strategy | None = None) -> Response:
     options = parse_write_options(request.args, "UpdateOptions")
     obj, duplicates = decode_object(kind, _body(), object_media_type(), _max_object_bytes())
     _name_check(obj, name)
@@ -232,12 +254,13 @@ def _update(kind: Kind, namespace: str, name: str, status: bool) -> Response:
     def replaced(current: dict[str, Any]) -> dict[str, Any]:
         return _tracked(kind, current, copy.deepcopy(obj), manager, subresource)
 
-    written = _resources().update(kind, namespace, name, replaced, _context(options), status=status)
+    written = _resources().update(kind, namespace, name, replaced, _context(options), status=status,
+                                  strategy=strategy)
     return _render_object(kind, written.body)
 
 
 def _patch(kind: Kind, namespace: str, name: str, status: bool) -> Response:
-    patch_type = patch.patch_type(request_media_type())
+    patch_type = patch.patch_type(request_media_type(), strategic=not kind.group)
     options = parse_write_options(request.args, "PatchOptions", allow_force=patch_type == patch.APPLY)
     if patch_type == patch.APPLY and not options.field_manager:
         raise errors.invalid_options("PatchOptions", [fe.required("fieldManager", "is required for apply patch")])
@@ -303,7 +326,7 @@ def _delete(kind: Kind, namespace: str, name: str) -> Response:
 
 def _delete_collection(kind: Kind, namespace: str) -> Response:
     options = parse_delete_options(_body(), request_media_type(), request.args)
-    selection = parse_list_options(request.args)
+    selection = parse_list_options(request.args, kind.field_labels)
     items, rv = _resources().delete_collection(kind, namespace, selection, options)
     return _json({"apiVersion": kind.api_version, "kind": kind.list_kind, "metadata": {"resourceVersion": str(rv)},
                   "items": items})

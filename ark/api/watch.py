@@ -72,8 +72,11 @@ class Watcher:
             return False
         if self.namespace is not None and change.namespace != self.namespace:
             return False
-        return not self.field_selector or selectors.matches_fields(
-            self.field_selector, {"name": change.name, "namespace": change.namespace})
+        if not self.field_selector:
+            return True
+        keyed, other = selectors.split_fields(self.field_selector)
+        return selectors.matches_fields(keyed, {"name": change.name, "namespace": change.namespace}) and (
+            not other or selectors.object_matches_fields(other, codec.loads(change.body)))
 
     def deliver(self, change: Change) -> bool:
         """Called by the feed greenlet; never blocks. False: unsubscribe this watcher."""
@@ -393,10 +396,12 @@ class _Stream:
     def _start(self, cursor: int) -> Iterator[bytes]:
         watcher, renderer = self.watcher, self.renderer
         if self.initial:
+            keyed, other = selectors.split_fields(watcher.field_selector)
             page = self.store.list(ListQuery(watcher.kind.resource, watcher.namespace, watcher.label_selector,
-                                             watcher.field_selector))
+                                             keyed))
             for body in page.items:
-                yield renderer.body(ADDED, body)
+                if not other or selectors.object_matches_fields(other, codec.loads(body)):
+                    yield renderer.body(ADDED, body)
             self.covered = page.rv
             if self.end_bookmark:
                 yield renderer.bookmark(page.rv, initial_events_end=True)

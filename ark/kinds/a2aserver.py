@@ -12,7 +12,7 @@ from ark.kinds.admission.durations import duration_errors
 from ark.kinds.admission.values import one_value_errors
 from ark.kinds.common import Address, Condition, Header
 from ark.kinds.fields import String
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery import field
 from ark.machinery.field import FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
@@ -77,6 +77,7 @@ KIND = Kind(
     spec=A2AServerSpec(),
     status=A2AServerStatus(),
     strategy_class=A2AServerStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Ready", "string", ".status.conditions[?(@.type=='Ready')].status", "Ready status"),
         PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status",

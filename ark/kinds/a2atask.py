@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 
 from ark.kinds.common import Condition, ObjectRef, QueryRef
 from ark.kinds.fields import DateTime, Integer, String, enum, length
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.registry.strategy import Strategy
 
 
@@ -166,6 +166,7 @@ KIND = Kind(
     spec=A2ATaskSpec(),
     status=A2ATaskStatus(),
     strategy_class=Strategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Query", "string", ".spec.queryRef.name"),
         PrinterColumn("Agent", "string", ".spec.agentRef.name"),

@@ -18,7 +18,7 @@ from ark.kinds.admission.metadata import (
 from ark.kinds.admission.values import override_errors, parameter_errors
 from ark.kinds.common import Condition, ObjectRef, Override, Parameter
 from ark.kinds.fields import FreeObject, String, enum, length
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery import field
 from ark.machinery.field import FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
@@ -147,6 +147,7 @@ KIND = Kind(
     spec=AgentSpec(),
     status=AgentStatus(),
     strategy_class=AgentStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Model", "string", ".spec.modelRef.name"),
         PrinterColumn("Available", "string", '.status.conditions[?(@.type=="Available")].status'),

@@ -16,7 +16,7 @@ from ark.kinds.admission.metadata import namespace_of
 from ark.kinds.admission.references import require
 from ark.kinds.common import Condition, LabelSelector, ObjectRef, Parameter, QueryRef, TokenUsage
 from ark.kinds.fields import Boolean, Integer, String, bounds, enum, length, pattern
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery import field
 from ark.machinery.field import FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
@@ -213,6 +213,7 @@ KIND = Kind(
     spec=EvaluationSpec(),
     status=EvaluationStatus(),
     strategy_class=EvaluationStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

@@ -13,7 +13,7 @@ from ark.kinds.admission.metadata import namespace_of
 from ark.kinds.admission.references import require, resolve
 from ark.kinds.common import LabelSelector, Parameter, Value
 from ark.kinds.fields import String, enum
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery.field import FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
 
@@ -90,6 +90,7 @@ KIND = Kind(
     spec=EvaluatorSpec(),
     status=EvaluatorStatus(),
     strategy_class=EvaluatorStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Phase", "string", ".status.phase"),
         PrinterColumn("Address", "string", ".status.lastResolvedAddress"),

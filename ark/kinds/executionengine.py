@@ -12,7 +12,7 @@ from ark.kinds.admission.metadata import namespace_of
 from ark.kinds.admission.references import resolve
 from ark.kinds.common import Address
 from ark.kinds.fields import String
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery import field
 from ark.machinery.field import FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
@@ -61,6 +61,7 @@ KIND = Kind(
     spec=ExecutionEngineSpec(),
     status=ExecutionEngineStatus(),
     strategy_class=ExecutionEngineStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

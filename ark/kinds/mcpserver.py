@@ -14,7 +14,7 @@ from ark.kinds.admission.references import resolve
 from ark.kinds.admission.values import header_errors
 from ark.kinds.common import Condition, Header, Value
 from ark.kinds.fields import Integer, String, enum
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery.field import FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
 
@@ -78,6 +78,7 @@ KIND = Kind(
     spec=MCPServerSpec(),
     status=MCPServerStatus(),
     strategy_class=MCPServerStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Available", "string", ".status.conditions[?(@.type=='Available')].status"),
         PrinterColumn("Discovering", "string", ".status.conditions[?(@.type=='Discovering')].status",

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 
 from ark.kinds.common import Header, Value
 from ark.kinds.fields import String, enum
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.registry.strategy import Strategy
 
 
@@ -42,6 +42,7 @@ KIND = Kind(
     spec=MemorySpec(),
     status=MemoryStatus(),
     strategy_class=Strategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Phase", "string", ".status.phase", "Phase of the memory"),
         PrinterColumn("Address", "string", ".status.lastResolvedAddress", "Last resolved address"),

@@ -16,7 +16,7 @@ from ark.kinds.admission.urls import base_url_problem
 from ark.kinds.admission.values import header_errors
 from ark.kinds.common import Condition, Header, Value
 from ark.kinds.fields import Integer, String, bounds, enum, pattern
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery import field
 from ark.machinery.field import OMITTED, FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
@@ -186,6 +186,7 @@ KIND = Kind(
     spec=ModelSpec(),
     status=ModelStatus(),
     strategy_class=ModelStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Provider", "string", ".spec.provider"),

@@ -16,7 +16,7 @@ from ark.kinds.admission.references import require
 from ark.kinds.admission.values import override_errors, parameter_errors
 from ark.kinds.common import Condition, LabelSelector, ObjectRef, Override, Parameter, TokenUsage
 from ark.kinds.fields import Boolean, FreeForm, String, enum, length
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery import field
 from ark.machinery.field import FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
@@ -150,6 +150,7 @@ KIND = Kind(
     spec=QuerySpec(),
     status=QueryStatus(),
     strategy_class=QueryStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Phase", "string", ".status.phase"),

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 if TYPE_CHECKING:
     from ark.registry.strategy import Strategy
 
 GROUP = "ark.mckinsey.com"
+#: Every Ark kind is in the ``ark`` category, so ``kubectl get ark`` lists them all (the
+#: upstream CRDs define no category: a small step beyond them).
+CATEGORIES = ("ark",)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,16 @@ class Kind:
     categories: tuple[str, ...] = ()
     spec_required: bool = False
     group: str = GROUP
+    #: False for a cluster-scoped kind (core Namespaces): its objects are stored with namespace "".
+    namespaced: bool = True
+    #: The top-level fields besides apiVersion, kind and metadata, for a kind that has no
+    #: spec and status (core Secrets, ConfigMaps, Events); None means ``spec`` and ``status``.
+    body: Schema | None = None
+    #: Subresources served besides the main resource (``status``: written by ``/status`` only).
+    subresources: tuple[str, ...] = ("status",)
+    #: Field selector labels beyond metadata.name and metadata.namespace (core Events'
+    #: ``involvedObject.name``...), matched on the stored object.
+    field_labels: tuple[str, ...] = ()
 
     @cached_property
     def strategy(self) -> Strategy:
@@ -61,9 +74,23 @@ class Kind:
         """The strategy of the ``/status`` subresource."""
         return self.strategy.for_status()
 
+    @cached_property
+    def top_level(self) -> Schema:
+        """The object's fields besides apiVersion, kind and metadata, as one schema (what the
+        codec prunes and defaults, and field ownership walks)."""
+        if self.body is not None:
+            return self.body
+        return Schema.from_dict({"spec": fields.Nested(self.spec), "status": fields.Nested(self.status)},
+                                name=f"{self.kind}TopLevel")()
+
+    @property
+    def has_status(self) -> bool:
+        return "status" in self.subresources
+
     @property
     def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
+        """``group/version``; just the version for the core group (``v1``)."""
+        return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
     def list_kind(self) -> str:
@@ -71,13 +98,13 @@ class Kind:
 
     @property
     def resource(self) -> str:
-        """``plural.group``: the name Kubernetes messages use for the resource."""
-        return f"{self.plural}.{self.group}"
+        """``plural.group`` (``plural`` for the core group): the name Kubernetes messages use."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
 
     @property
     def qualified_kind(self) -> str:
-        """``Kind.group``: the name Invalid messages use."""
-        return f"{self.kind}.{self.group}"
+        """``Kind.group`` (``Kind`` for the core group): the name Invalid messages use."""
+        return f"{self.kind}.{self.group}" if self.group else self.kind
 
     @property
     def storage_version_hash(self) -> str:

@@ -15,7 +15,7 @@ from ark.kinds.admission.metadata import namespace_of
 from ark.kinds.admission.references import missing, require
 from ark.kinds.common import Condition
 from ark.kinds.fields import Integer, String
-from ark.kinds.registry import Kind, PrinterColumn
+from ark.kinds.registry import CATEGORIES, Kind, PrinterColumn
 from ark.machinery import field
 from ark.machinery.field import FieldError, Path
 from ark.registry.strategy import Lookup, Strategy
@@ -196,6 +196,7 @@ KIND = Kind(
     spec=TeamSpec(),
     status=TeamStatus(),
     strategy_class=TeamStrategy,
+    categories=CATEGORIES,
     printer_columns=(
         PrinterColumn("Strategy", "string", ".spec.strategy"),
         PrinterColumn("Available", "string", '.status.conditions[?(@.type=="Available")].status'),

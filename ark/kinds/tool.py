@@ -13,7 +13,7 @@ from ark.kinds.admission.metadata import skips_validation
 from ark.kinds.admission.urls import parse_problem
 from ark.kinds.common import Header, NamedRef, ObjectRef, Parameter
 from ark.kinds.fields import Boolean, FreeObject, String, enum, length, pattern
-from ark.kinds.registry import Kind
+from ark.kinds.registry import CATEGORIES, Kind
 from ark.kinds.validation import json_type
 from ark.machinery import field
 from ark.machinery.field import FieldError, Path
@@ -177,4 +177,5 @@ KIND = Kind(
     spec=ToolSpec(),
     status=ToolStatus(),
     strategy_class=ToolStrategy,
+    categories=CATEGORIES,
 )

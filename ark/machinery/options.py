@@ -55,10 +55,11 @@ class ListOptions:
         return bool(self.send_initial_events)
 
 
-def parse_list_options(args: QueryArgs) -> ListOptions:
+def parse_list_options(args: QueryArgs, field_labels: tuple[str, ...] = ()) -> ListOptions:
+    """The list options of a request; ``field_labels`` are the kind's extra field selector labels."""
     options = ListOptions(
         label_selector=selectors.parse_label_selector(params.string(args, "labelSelector")),
-        field_selector=selectors.parse_field_selector(params.string(args, "fieldSelector")),
+        field_selector=selectors.parse_field_selector(params.string(args, "fieldSelector"), field_labels),
         watch=params.boolean(args, "watch"),
         allow_watch_bookmarks=params.boolean(args, "allowWatchBookmarks"),
         resource_version=params.string(args, "resourceVersion"),

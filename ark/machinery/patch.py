@@ -1,8 +1,10 @@
 """The patch types a CRD accepts: JSON merge patch, JSON patch and apply patch (server-side
 apply, merged with field ownership by ``ark.machinery.managedfields``).
 
-Strategic merge patch is answered 415, exactly as kube-apiserver does for custom resources;
-garbage collector and kubectl fall back to merge patch on that answer.
+Strategic merge patch is answered 415 for the Ark kinds, exactly as kube-apiserver does for
+custom resources; garbage collector and kubectl fall back to merge patch on that answer. The
+core kinds of standalone mode take it (kubectl sends it to them): their fields are maps and
+scalars, where a strategic merge patch is a merge patch once its ``$`` directives are dropped.
 
 A patch may not build what a body could not carry: every result stays within the nesting
 bound of :mod:`ark.machinery.codec` (422) and the stored-object limit (413). JSON patch is
@@ -30,6 +32,7 @@ from ark.machinery.errors import (
 MERGE = "application/merge-patch+json"
 JSON = "application/json-patch+json"
 APPLY = "application/apply-patch+yaml"
+STRATEGIC = "application/strategic-merge-patch+json"
 PATCH_TYPES = (MERGE, JSON, APPLY)
 MAX_JSON_PATCH_OPERATIONS = 10_000
 #: The members each JSON patch operation needs besides ``op`` (RFC 6902 section 4).
@@ -37,9 +40,10 @@ OPERATIONS = {"add": ("path", "value"), "remove": ("path",), "replace": ("path",
               "copy": ("from", "path"), "test": ("path", "value")}
 
 
-def patch_type(media: str) -> str:
-    """The patch type of a request's media type (parameters already stripped), else 415."""
-    if media not in PATCH_TYPES:
+def patch_type(media: str, strategic: bool = False) -> str:
+    """The patch type of a request's media type (parameters already stripped), else 415;
+    ``strategic``: the kind takes strategic merge patch (a built-in kind)."""
+    if media not in PATCH_TYPES and not (strategic and media == STRATEGIC):
         raise unsupported_media_type()
     return media
 
@@ -59,7 +63,17 @@ def apply(kind_of_patch: str, original: dict, patch: Any, max_object_bytes: int 
     field ownership's (``ark.machinery.managedfields``)."""
     if kind_of_patch == MERGE:
         return apply_merge(original, patch, max_object_bytes)
+    if kind_of_patch == STRATEGIC:
+        return apply_merge(original, _without_directives(patch), max_object_bytes)
     return apply_json_patch(original, patch, max_object_bytes)
+
+
+def _without_directives(patch: Any) -> Any:
+    """A strategic merge patch without its ``$patch``, ``$retainKeys``, ``$setElementOrder/...``
+    and ``$deleteFromPrimitiveList/...`` keys."""
+    if isinstance(patch, dict):
+        return {k: _without_directives(v) for k, v in patch.items() if not k.startswith("$")}
+    return patch
 
 
 def _rejected(message: str) -> ApiError:

@@ -214,8 +214,9 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def parse_field_selector(text: str | None) -> tuple[FieldRequirement, ...]:
-    """Parse ``fieldSelector``: only metadata.name and metadata.namespace, as for CRDs."""
+def parse_field_selector(text: str | None, extra: tuple[str, ...] = ()) -> tuple[FieldRequirement, ...]:
+    """Parse ``fieldSelector``: metadata.name and metadata.namespace, as for CRDs, and the
+    kind's ``extra`` field labels (a core Event's ``involvedObject.name``...)."""
     if not text or not text.strip():
         return ()
     terms = _split_unescaped(text, ",")
@@ -228,7 +229,7 @@ def parse_field_selector(text: str | None) -> tuple[FieldRequirement, ...]:
         if not match:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         field, operator, value = match.group(1).strip(), match.group(2), _unescape(match.group(3))
-        if field not in FIELDS:
+        if field not in FIELDS and field not in extra:
             raise bad_request(f'field label not supported: {field}')
         out.append(FieldRequirement(field, operator != "!=", value))
     return tuple(out)
@@ -236,3 +237,26 @@ def parse_field_selector(text: str | None) -> tuple[FieldRequirement, ...]:
 
 def matches_fields(requirements: tuple[FieldRequirement, ...], meta: dict) -> bool:
     return all(r.matches(meta) for r in requirements)
+
+
+#: Field labels whose value is not at their path (kube-apiserver's EventToSelectableFields).
+_FIELD_PATHS = {"source": "source.component"}
+
+
+def field_value(obj: dict, label: str) -> str:
+    """The value a field label selects on in ``obj`` ("" when absent)."""
+    value: object = obj
+    for part in _FIELD_PATHS.get(label, label).split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else str(value)
+
+
+def split_fields(requirements: tuple[FieldRequirement, ...]) -> tuple[tuple[FieldRequirement, ...],
+                                                                       tuple[FieldRequirement, ...]]:
+    """(the metadata requirements SQL runs, the others matched on stored objects)."""
+    keyed = tuple(r for r in requirements if r.field in FIELDS)
+    return keyed, tuple(r for r in requirements if r.field not in FIELDS)
+
+
+def object_matches_fields(requirements: tuple[FieldRequirement, ...], obj: dict) -> bool:
+    return all((field_value(obj, r.field) == r.value) == r.equal for r in requirements)

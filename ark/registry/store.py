@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import dataclasses
 import random
 import time
 import uuid
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ark.kinds.registry import Kind
-from ark.machinery import codec, errors, managedfields, meta, pagination
+from ark.machinery import codec, errors, managedfields, meta, pagination, selectors
 from ark.machinery import field as fe
 from ark.machinery.errors import ApiError
 from ark.machinery.options import EXACT, DeleteOptions, ListOptions, parse_resource_version
@@ -205,15 +206,36 @@ class ResourceStore:
             match = options.resource_version_match
             if match == EXACT or (not match and limit is not None):
                 at = wanted if wanted != current else None
-        query = ListQuery(kind.resource, namespace, options.label_selector, options.field_selector, limit, at, after)
+        keyed, other = selectors.split_fields(options.field_selector)
+        query = ListQuery(kind.resource, namespace, options.label_selector, keyed, limit, at, after)
         try:
             with storage_errors():
-                return self.store.list(query)
+                return self._filtered(query, other) if other else self.store.list(query)
         except Compacted as err:
             if options.continue_token:
                 raise errors.expired("The provided continue parameter is too old to display a consistent list "
                                      "result. You can start a new list without the continue parameter.") from None
             raise errors.expired(f"too old resource version: {err.requested} ({err.floor})") from None
+
+    def _filtered(self, query: ListQuery, fields: tuple[selectors.FieldRequirement, ...]) -> Page:
+        """A page of the objects that also match field labels SQL does not hold (an Event's
+        ``involvedObject.name``): pages of the store read at one revision and filtered, until
+        the limit is filled, so limit and continue keep their meaning."""
+        items: builtins.list[str] = []
+        while True:
+            page = self.store.list(query)
+            for body in page.items:
+                if selectors.object_matches_fields(fields, codec.loads(body)):
+                    items.append(body)
+            if page.next_key is None or (query.limit is not None and len(items) >= query.limit):
+                break
+            query = dataclasses.replace(query, at_revision=page.rv, after=page.next_key)
+        next_key = page.next_key
+        if query.limit is not None and len(items) > query.limit:
+            items = items[: query.limit]
+            obj = codec.loads(items[-1])["metadata"]
+            next_key = (obj.get("namespace") or "", obj["name"])
+        return Page(items, page.rv, next_key)
 
     # Writes ---------------------------------------------------------------------------------
 
@@ -256,10 +278,12 @@ class ResourceStore:
         raise errors.already_exists(kind, metadata["name"], generated=bool(generate))
 
     def update(self, kind: Kind, namespace: str, name: str, transform: Transform, ctx: WriteContext, *,
-               status: bool = False, create: Callable[[], dict[str, Any]] | None = None) -> Written:
+               status: bool = False, create: Callable[[], dict[str, Any]] | None = None,
+               strategy: Strategy | None = None) -> Written:
         """Replace the object by ``transform(current)``; ``create`` makes the object when it is
-        missing (server-side apply), else a missing object is 404."""
-        strategy = kind.status_strategy if status else kind.strategy
+        missing (server-side apply), else a missing object is 404. ``strategy`` is a
+        subresource's other than ``/status`` (a Namespace's ``/finalize``)."""
+        strategy = strategy or (kind.status_strategy if status else kind.strategy)
         warnings: list[str] = []
         try:
             for _attempt in _attempts():
@@ -280,7 +304,8 @@ class ResourceStore:
                 self._admit(kind, name, strategy.validate_update(new, current, self.lookup), warnings)
                 if new == current:
                     return Written(current, stored.body)
-                outcome: Outcome = Delete(new) if meta.should_delete_on_update(new) else Write(new)
+                finished = meta.should_delete_on_update(new) and not kind.strategy.finalizing(new)
+                outcome: Outcome = Delete(new) if finished else Write(new)
                 if ctx.dry_run:
                     return Written(new, codec.dumps(new), deleted=isinstance(outcome, Delete))
                 try:
@@ -365,9 +390,10 @@ class ResourceStore:
             current = stored.obj()
             self._check_preconditions(kind, name, current, options)
             outcome: Outcome
-            if current["metadata"].get("finalizers") or options.gc_finalizers:
+            if current["metadata"].get("finalizers") or options.gc_finalizers or kind.strategy.finalizing(current):
                 marked = stored.obj()
                 changed = meta.mark_deleting(marked, options.gc_finalizers)
+                kind.strategy.prepare_for_delete(marked)
                 if options.dry_run or (not changed and marked == current):
                     return Written(marked, codec.dumps(marked))
                 outcome = Write(marked)

@@ -30,6 +30,9 @@ from ark.machinery.field import ErrorType, FieldError, Path
 if TYPE_CHECKING:
     from ark.kinds.registry import Kind
 
+#: The fields every object has; the rest is the kind's (``spec``/``status``, or its body).
+ENVELOPE = ("apiVersion", "kind", "metadata")
+
 
 class CoreObjectsUnavailable(Exception):
     """The server has no source of core objects (Secrets, ConfigMaps, Services): a rule that
@@ -112,6 +115,10 @@ class Strategy:
         """The object to store when ``obj`` replaces ``old``."""
         return meta.prepare_for_update(old, obj, status_only=False)
 
+    def convert(self, obj: dict[str, Any]) -> None:
+        """What decoding a body changes for the kind, before field ownership is recorded (a
+        Secret's stringData folded into data, as kube-apiserver's conversion does)."""
+
     # The kind's own admission: override these -----------------------------------------------
 
     def default(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -128,14 +135,30 @@ class Strategy:
     def for_status(self) -> Strategy:
         return StatusStrategy(self)
 
+    def for_subresource(self, name: str) -> Strategy:
+        """The strategy of a subresource other than ``/status`` (a Namespace's ``/finalize``)."""
+        raise KeyError(name)
+
+    # Deletion -------------------------------------------------------------------------------
+
+    def finalizing(self, obj: dict[str, Any]) -> bool:
+        """Whether the kind itself holds ``obj`` back from removal besides metadata.finalizers
+        (a Namespace until its spec.finalizers are gone)."""
+        return False
+
+    def prepare_for_delete(self, obj: dict[str, Any]) -> None:
+        """What marking ``obj`` terminating changes besides metadata (a Namespace's phase)."""
+
     # Validation -----------------------------------------------------------------------------
 
     def _schema_errors(self, obj: dict[str, Any]) -> list[FieldError]:
         # Imported here: the kind modules import this one, and ark.kinds.validation loads them all.
         from ark.kinds.validation import validate as validate_schema
 
-        errors = meta.validate_object_meta(obj.get("metadata"))
-        if self.section in obj:
+        errors = meta.validate_object_meta(obj.get("metadata"), self.kind.namespaced)
+        if self.kind.body is not None:
+            errors.extend(validate_schema(self.kind.body, {k: v for k, v in obj.items() if k not in ENVELOPE}, ""))
+        elif self.section in obj:
             schema = self.kind.spec if self.section == "spec" else self.kind.status
             errors.extend(validate_schema(schema, obj[self.section], self.section))
         return errors

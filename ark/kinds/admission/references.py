@@ -4,9 +4,11 @@
   referring object's namespace unless the rule says otherwise; a missing one is a
   :class:`~ark.registry.strategy.MissingReference`, which ``--admission-references warn`` turns
   into a warning.
-* **Secrets, ConfigMaps and Services** are read through the lookup's core-object source. A
-  server without one (today: always) skips the checks that need them, without error, as Ark's
-  own admission does when it cannot reach the cluster.
+* **Secrets, ConfigMaps and Services** are read through the lookup's core-object source: the
+  server's own store in standalone mode (Secrets and ConfigMaps), the cluster in delegated mode.
+  A missing Secret or ConfigMap, or key, is a MissingReference too (``--admission-references
+  warn`` applies); a check whose source is unavailable (Services in standalone mode) is
+  skipped without error, as Ark's own admission does when it cannot reach the cluster.
 * A value source is either only *reference-checked* (the Secret or ConfigMap key it names
   exists; used for credentials, whose values admission never needs) or *resolved* to the
   string it stands for (used for addresses, which must then be checked further).
@@ -62,12 +64,12 @@ def _key_value(lookup: Lookup, namespace: str, ref_field: str, ref: dict[str, An
     except CoreObjectsUnavailable:
         return None, []
     if found is None:
-        return None, [field.not_found(path.child("name"), name,
-                                      f"{noun} '{name}' does not exist in namespace '{namespace}'")]
+        return None, [missing_reference(path.child("name"), name,
+                                        f"{noun} '{name}' does not exist in namespace '{namespace}'")]
     data = found.get("data") or {}
     if key not in data:
-        return None, [field.not_found(path.child("key"), key,
-                                      f"key '{key}' not found in {noun} '{name}' in namespace '{namespace}'")]
+        return None, [missing_reference(path.child("key"), key,
+                                        f"key '{key}' not found in {noun} '{name}' in namespace '{namespace}'")]
     return (_decoded(data[key]) if resource == "secrets" else str(data[key])), []
 
 

@@ -180,8 +180,7 @@ def object_structure(kind: Kind) -> Struct:
             "apiVersion": SCALAR,
             "kind": SCALAR,
             "metadata": OBJECT_META,
-            "spec": schema_structure(kind.spec, building),
-            "status": schema_structure(kind.status, building),
+            **schema_structure(kind.top_level, building).fields,
         }
     )
     _OBJECTS[id(kind)] = (kind, struct)
