@@ -11,7 +11,7 @@ import logging
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ark.api import discovery, health, metrics, openapi, resources, security
+from ark.api import discovery, health, metrics, openapi, resources, reviews, security
 from ark.api.request_info import compute_request_info
 from ark.machinery import codec
 from ark.machinery.errors import ApiError, internal, service_unavailable
@@ -69,7 +69,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app.before_request(compute_request_info)
     app.before_request(metrics.start_request)
     app.before_request(security.admit)
-    for module in (discovery, openapi, health, metrics, resources):
+    for module in (discovery, openapi, health, metrics, resources, reviews):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(ApiError, _status_response)
     app.register_error_handler(StorageUnavailable, _storage_unavailable)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from flask.sansio.app import App
 
+from ark.controllers import Controllers
 from ark.kinds import REGISTRY
 from ark.kinds.core import CORE
 from ark.kinds.registry import Registry
@@ -47,6 +48,9 @@ class Services:
     feed: ChangeFeed
     compactor: Compactor
     security: Security
+    #: The controllers of standalone mode (garbage collector, namespaces, event expiry); None
+    #: in delegated mode, where the cluster's controller manager does their work.
+    controllers: Controllers | None = None
     #: Extra ``/readyz`` checks by name: each raises while the server is not ready.
     readyz_checks: dict[str, Callable[[], object]] = field(default_factory=dict)
     #: Documents built once from the registry when their blueprint is registered.
@@ -64,14 +68,19 @@ class Services:
             core, core_objects, namespaces = None, delegation.core_objects, delegation.namespaces
         else:
             core, core_objects, namespaces = CORE, StoreCoreObjects(store), StoreNamespaces(store)
+        resources = ResourceStore(store, core=core_objects, namespaces=namespaces,
+                                  admission=admission_options(settings))
+        feed = ChangeFeed(store, settings.watch_poll_interval)
+        controllers = None if core is None else Controllers(store, resources, feed, [*registry, *core],
+                                                            settings.event_ttl)
         return cls(
             settings=settings,
             registry=registry,
             core=core,
             store=store,
-            resources=ResourceStore(store, core=core_objects, namespaces=namespaces,
-                                    admission=admission_options(settings)),
-            feed=ChangeFeed(store, settings.watch_poll_interval),
+            resources=resources,
+            feed=feed,
+            controllers=controllers,
             compactor=Compactor(store, settings.history_retention, settings.history_min_revisions,
                                 settings.history_compaction_interval),
             security=security,
@@ -85,8 +94,12 @@ class Services:
         self.feed.start()
         self.compactor.start()
         self.security.start()
+        if self.controllers is not None:
+            self.controllers.start()
 
     def stop(self) -> None:
+        if self.controllers is not None:
+            self.controllers.stop()
         self.feed.stop()
         self.compactor.stop()
         self.security.stop()

@@ -98,6 +98,7 @@ class Settings:
     max_body_bytes: int = 3 * 1024 * 1024
     max_object_bytes: int = 1_572_864
     request_timeout: float = 60.0
+    event_ttl: float = 3600.0
     read_header_timeout: float = 30.0
     max_watches: int = 20_000
     log_level: str = "info"
@@ -317,6 +318,8 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("request_timeout", "duration", "server", "a request other than a watch must complete within this, "
           "its body included (kube-apiserver's --request-timeout)", "server.requestTimeout", positive=True,
           metavar="SECONDS"),
+    _Spec("event_ttl", "duration", "server", "how long a core Event is kept after its last write, in standalone "
+          "mode (kube-apiserver's --event-ttl)", "server.eventTTL", positive=True, metavar="SECONDS"),
     _Spec("read_header_timeout", "duration", "server", "a connection is closed when its TLS handshake or request "
           "head takes longer, or its body sends nothing for as long", "server.readHeaderTimeout", positive=True,
           metavar="SECONDS"),

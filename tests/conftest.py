@@ -21,6 +21,7 @@ import psycopg2
 import pytest
 import requests
 import yaml
+from flask import Flask
 
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
@@ -32,9 +33,12 @@ from tests.harness import (  # noqa: F401 - re-exported: tests import these from
     POSTGRES,
     REPO,
     Database,
+    Served,
     Server,
     ca_session,
+    create_namespace,
     free_port,
+    namespace_manifest,
     postgres_admin,
     start_server,
     stop_server,
@@ -172,9 +176,17 @@ def api(server: Server) -> requests.Session:
 
 
 @pytest.fixture
-def namespace() -> str:
-    """A fresh namespace name per test, so tests sharing a server never see each other."""
-    return f"t-{uuid.uuid4().hex[:12]}"
+def namespace(request) -> str:
+    """A fresh namespace per test, so tests sharing a server never see each other. It is created
+    on the servers (and in-process apps) the test set up before asking for it: in standalone
+    mode objects can only be created in a namespace that exists."""
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    for value in list(request.node.funcargs.values()):
+        if isinstance(value, Served):
+            create_namespace(value, name)
+        elif isinstance(value, Flask):
+            value.test_client().post("/api/v1/namespaces", json=namespace_manifest(name))
+    return name
 
 
 @dataclass

@@ -120,6 +120,19 @@ class Server(Served):
     database: Database | None = None
 
 
+def namespace_manifest(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def create_namespace(served: Served, name: str) -> None:
+    """Create Namespace ``name`` on a standalone server (objects can only be created in a
+    namespace that exists); a server in delegated mode serves no namespaces and is left alone."""
+    with served.session() as http:
+        response = http.post(f"{served.url}/api/v1/namespaces", json=namespace_manifest(name), timeout=30)
+    if response.status_code not in (201, 409, 401, 403, 404):
+        raise RuntimeError(f"creating namespace {name} answered {response.status_code}: {response.text}")
+
+
 def launch(command: Sequence[str], workdir: Path, port: int, ca_file: Path | None = None,
            wait: bool = True) -> Served:
     """Start ``command`` (which serves https://127.0.0.1:``port`` with its CA in ``workdir/certs``,

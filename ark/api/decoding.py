@@ -15,14 +15,15 @@ from flask import request
 from ark.api.negotiation import parse_media_type
 from ark.kinds.registry import Kind
 from ark.kinds.validation import prune_and_default
-from ark.machinery import codec
+from ark.machinery import codec, protobuf
 from ark.machinery.errors import ApiError, bad_request, request_entity_too_large, unsupported_media_type
 from ark.machinery.meta import META_FIELDS
 from ark.machinery.options import STRICT, WARN, WriteOptions
 from ark.registry.strategy import ENVELOPE
 
 BODY_TYPES = "application/json, application/yaml"
-_OBJECT_MEDIA_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
+#: Protobuf is read for the few core kinds kubectl's typed clients send so (ark.machinery.protobuf).
+_OBJECT_MEDIA_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", protobuf.MEDIA_TYPE)
 
 
 def read_body(limit: int) -> bytes:

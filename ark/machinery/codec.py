@@ -28,6 +28,7 @@ import orjson
 import yaml
 from yaml._yaml import CParser
 
+from ark.machinery import protobuf
 from ark.machinery.errors import bad_request, object_too_large
 
 #: Containers (objects and arrays) a body may nest. Kubernetes objects need a few dozen at most;
@@ -334,6 +335,10 @@ def decode(body: bytes, content_type: str, max_object_bytes: int = MAX_OBJECT_BY
     and apply patches (JSON is valid YAML, but JSON is parsed as JSON for speed). A value
     larger than ``max_object_bytes`` once encoded is 413; anything undecodable is 400.
     """
+    if content_type == protobuf.MEDIA_TYPE:  # the core kinds kubectl's typed clients send so
+        value = protobuf.decode(body)
+        check_object_size(value, max_object_bytes)
+        return value, []
     decoded = _Decoded()
     try:
         text = body.decode("utf-8")

@@ -108,6 +108,12 @@ class Ark:
     server_url: str
     namespace: str
 
+    def create_namespace(self, name: str) -> None:
+        """A namespace besides the test's own (objects go only into namespaces that exist)."""
+        response = self.http.post(f"{self.server_url}/api/v1/namespaces",
+                                  json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        assert response.status_code == 201, response.text
+
     def url(self, plural: str = "queries", name: str | None = None, *, namespace: str | None = "",
             version: str | None = None, subresource: str | None = None) -> str:
         """``namespace=""`` means the test's namespace; ``None`` means all namespaces."""

@@ -31,6 +31,7 @@ def test_a_query_whose_target_is_missing_is_422_naming_the_target(ark):
 
 
 def test_an_agent_in_another_namespace_is_no_target(ark):
+    ark.create_namespace(ark.namespace + "-other")
     other = ark.url("agents", namespace=ark.namespace + "-other")
     assert ark.http.post(other, json=body("Agent", "helper", {"prompt": "p"})).status_code == 201
     query = obj("q1", spec={"input": "hi", "target": {"type": "agent", "name": "helper"}})

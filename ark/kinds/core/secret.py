@@ -50,7 +50,8 @@ class SecretStrategy(CoreStrategy):
     def convert(self, obj: dict[str, Any]) -> None:
         string_data = obj.pop("stringData", None)
         if isinstance(string_data, dict):
-            data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+            current = obj.get("data")
+            data: dict[str, Any] = current if isinstance(current, dict) else {}
             for key, value in string_data.items():
                 if isinstance(value, str):
                     data[key] = base64.b64encode(value.encode()).decode()
