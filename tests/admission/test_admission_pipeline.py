@@ -51,7 +51,11 @@ def make_client(tmp_path):
         engine = create_engine_for(settings)
         upgrade_engine(engine)
         engines.append(engine)
-        return create_app(settings, Store(engine)).test_client()
+        client = create_app(settings, Store(engine)).test_client()
+        created = client.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                          "metadata": {"name": "ns"}})
+        assert created.status_code == 201, created.get_json()  # objects go only into namespaces that exist
+        return client
 
     yield make
     for engine in engines:

@@ -120,10 +120,15 @@ def test_name_longer_than_253_characters_is_422(ark):
     assert status["details"]["causes"][0]["field"] == "metadata.name"
 
 
-def test_invalid_namespace_in_the_url_is_422(ark):
+def test_invalid_namespace_in_the_url_is_404_as_no_such_namespace_exists(ark):
+    """As kube-apiserver: NamespaceLifecycle admission answers before the object is validated
+    (a namespace with that name cannot be created: it is not a DNS label)."""
     response = ark.http.post(ark.url(namespace="Bad_NS"), json=obj("q1"))
-    status = assert_status(response, 422, "Invalid")
-    assert "metadata.namespace" in [c["field"] for c in status["details"]["causes"]]
+    status = assert_status(response, 404, "NotFound")
+    assert status["message"] == 'namespaces "Bad_NS" not found'
+    refused = ark.http.post(f"{ark.server_url}/api/v1/namespaces",
+                            json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "Bad_NS"}})
+    assert "metadata.name" in [c["field"] for c in assert_status(refused, 422, "Invalid")["details"]["causes"]]
 
 
 def test_invalid_spec_is_422_with_a_cause_per_field(ark):

@@ -254,6 +254,7 @@ def test_delete_collection_marks_objects_with_finalizers(ark):
 
 
 def test_delete_collection_stays_in_its_namespace(ark, namespace):
+    ark.create_namespace(f"{namespace}-other")
     other = ark.url(namespace=f"{namespace}-other")
     assert ark.http.post(other, json=obj("q1")).status_code == 201
     ark.create(obj("q1"))

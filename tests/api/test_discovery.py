@@ -288,8 +288,8 @@ def test_v1prealpha1_kinds(client):
         assert kind.api_version == f"{GROUP}/v1prealpha1"
 
 
-def test_unknown_version_and_legacy_api_are_404_status(client):
-    for path in (f"/apis/{GROUP}/v9", "/api"):
+def test_unknown_versions_are_404_status(client):
+    for path in (f"/apis/{GROUP}/v9", "/api/v9"):
         response = client.get(path)
         assert response.status_code == 404
         body = response.get_json()

@@ -144,6 +144,7 @@ def test_list_resource_version_is_the_store_revision(ark):
 
 def test_cluster_wide_list_shows_each_items_namespace(ark, namespace):
     second = f"{namespace}-b"
+    ark.create_namespace(second)
     ark.create(obj("q1"))
     ark.create(obj("q1"), namespace=second)
     listing = ark.list(namespace=None, labelSelector="", fieldSelector="metadata.name=q1")
@@ -233,6 +234,7 @@ def test_later_pages_apply_the_label_selector_at_the_snapshot(ark):
 def test_pages_of_a_cluster_wide_list_cross_namespaces(ark, namespace):
     others = [f"{namespace}-1", f"{namespace}-2"]
     for ns in others:
+        ark.create_namespace(ns)
         for name in ("x", "y"):
             ark.create(obj(name), namespace=ns)
     seen, token = [], None

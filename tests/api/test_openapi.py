@@ -286,11 +286,12 @@ def test_swagger_v2(v2):
 
 
 def test_v3_root_lists_only_our_group_versions(client):
+    """Ark's group-versions, and the core kinds of standalone mode (``api/v1``)."""
     response = client.get("/openapi/v3")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
     paths = response.get_json()["paths"]
-    assert set(paths) == {f"apis/{GROUP}/v1alpha1", f"apis/{GROUP}/v1prealpha1"}
+    assert set(paths) == {f"apis/{GROUP}/v1alpha1", f"apis/{GROUP}/v1prealpha1", "api/v1"}
     for key, entry in paths.items():
         url = entry["serverRelativeURL"]
         assert url.startswith(f"/openapi/v3/{key}?hash=")
@@ -350,7 +351,7 @@ def test_documents_are_built_once_at_registration(app, client):
     assert services(app).openapi is docs
     assert client.get("/openapi/v2").data == docs.v2.body
     assert client.get("/openapi/v3").data == docs.v3_root.body
-    assert client.get(f"/openapi/v3/apis/{GROUP}/v1alpha1").data == docs.v3["v1alpha1"].body
+    assert client.get(f"/openapi/v3/apis/{GROUP}/v1alpha1").data == docs.v3[openapi.gv_key("v1alpha1")].body
 
 
 def test_registering_without_services_fails_loudly():

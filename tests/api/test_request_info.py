@@ -49,8 +49,17 @@ def test_non_resource_requests(method, path, verb):
     assert (found.verb, found.path) == (verb, path)
 
 
+def _with_namespace(app, name: str = "ns"):
+    """A test client of ``app`` with namespace ``name`` created (objects go only into namespaces that exist)."""
+    client = app.test_client()
+    created = client.post("/api/v1/namespaces",
+                          json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    assert created.status_code == 201, created.get_json()
+    return client
+
+
 def test_the_view_answers_what_each_path_allows(local_app):
-    client = local_app.test_client()
+    client = _with_namespace(local_app)
     url = f"{BASE}/namespaces/ns/queries"
     assert client.post(url, json=obj("q1")).status_code == 201
     for path, method, allowed in ((f"{BASE}/queries", "post", "GET"),
@@ -73,8 +82,9 @@ def test_unknown_resources_and_subresources_are_404(local_app, path):
 
 
 def test_a_write_in_process_reads_back(local_app):
-    client = local_app.test_client()
+    client = _with_namespace(local_app)
+    namespace_rv = int(client.get("/api/v1/namespaces/ns").get_json()["metadata"]["resourceVersion"])
     created = client.post(f"{BASE}/namespaces/ns/queries", json=obj("q1")).get_json()
     got = client.get(f"{BASE}/namespaces/ns/queries/q1").get_json()
     assert got == created
-    assert got["metadata"]["resourceVersion"] == "1"
+    assert got["metadata"]["resourceVersion"] == str(namespace_rv + 1)

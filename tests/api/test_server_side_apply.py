@@ -132,16 +132,19 @@ def test_finalizers_merge_as_a_set(ark):
 
 
 def test_owner_references_merge_as_a_map_keyed_by_uid(ark):
-    def owned(uid: str, name: str) -> dict:
+    # The owners exist: the garbage collector deletes a dependent whose owners are all absent.
+    uids = {name: ark.create(obj(name, "agents"), plural="agents")["metadata"]["uid"] for name in ("one", "two")}
+
+    def owned(name: str) -> dict:
         with_owner = config()
         with_owner["metadata"]["ownerReferences"] = [{"apiVersion": V1ALPHA1, "kind": "Agent", "name": name,
-                                                      "uid": uid}]
+                                                      "uid": uids[name]}]
         return with_owner
 
-    apply(ark, owned("11111111-1111-4111-8111-111111111111", "one"), "alice")
-    stored = apply(ark, owned("22222222-2222-4222-8222-222222222222", "two"), "bob").json()
+    apply(ark, owned("one"), "alice")
+    stored = apply(ark, owned("two"), "bob").json()
     assert [o["name"] for o in stored["metadata"]["ownerReferences"]] == ["one", "two"]
-    assert 'k:{"uid":"22222222-2222-4222-8222-222222222222"}' in \
+    assert f'k:{{"uid":"{uids["two"]}"}}' in \
         entries(stored)[("bob", "Apply", "")]["fieldsV1"]["f:metadata"]["f:ownerReferences"]
 
 

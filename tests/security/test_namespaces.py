@@ -71,3 +71,14 @@ def test_a_namespace_lookup_the_cluster_fails_is_503(delegated):
     assert refused.status_code == 503
     assert refused.json()["message"].startswith(f"cannot check namespace {missing} in the cluster: GET "
                                                 f"{delegated.cluster.url}/api/v1/namespaces/{missing}: 500 ")
+
+
+def test_the_core_group_and_the_reviews_are_not_served_in_delegated_mode(delegated):
+    """kube-apiserver owns them there: namespaces, events, Secrets, ConfigMaps and the reviews."""
+    session = delegated.session(delegated.actor("rita"))
+    for path in ("/api", "/api/v1", "/api/v1/namespaces", "/openapi/v3/api/v1"):
+        assert session.get(delegated.url(path), timeout=10).status_code == 404, path
+    assert "api/v1" not in session.get(delegated.url("/openapi/v3"), timeout=10).json()["paths"]
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {}}
+    assert session.post(delegated.url("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"), json=review,
+                        timeout=10).status_code == 404

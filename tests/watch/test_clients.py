@@ -178,6 +178,18 @@ def test_kopf_operator_reacts_patches_status_and_handles_its_finalizer(api, serv
         assert (obj.get("status") or {}).get("phase") == "running", (obj, log_path.read_text())
         assert obj["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
 
+        # kopf posted its Event to /api/v1; kubectl describe finds it by involvedObject.
+        kubectl = [str(KUBECTL), "--kubeconfig", str(server.kubeconfig), "-n", namespace]
+        events_url = f"{server.url}/api/v1/namespaces/{namespace}/events"
+        selector = {"fieldSelector": f"involvedObject.name=q1,involvedObject.uid={obj['metadata']['uid']}"}
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and not api.get(events_url, params=selector, timeout=10).json()["items"]:
+            time.sleep(0.2)
+        described = subprocess.run([*kubectl, "describe", "query", "q1"], capture_output=True, text=True, timeout=60)
+        assert described.returncode == 0, described.stderr
+        events = described.stdout.split("Events:", 1)[1]
+        assert "Started" in events and "query q1 is running" in events and "kopf" in events, described.stdout
+
         deleting = api.delete(url, timeout=10)
         assert deleting.status_code == 200, deleting.text  # marked for deletion, the finalizer still there
         deadline = time.monotonic() + 40
