@@ -61,6 +61,9 @@ def decode_object(kind: Kind, body: bytes, content_type: str,
     obj, duplicates = codec.decode(body, content_type, max_object_bytes)
     if not isinstance(obj, dict):
         raise _cannot_handle(kind, "the body must be a JSON object")
+    if not kind.group:  # a built-in kind's body may leave out what the URL says (kopf's Events do)
+        obj.setdefault("apiVersion", kind.api_version)
+        obj.setdefault("kind", kind.kind)
     api_version = obj.get("apiVersion")
     if api_version != kind.api_version:
         raise bad_request(f"the API version in the data ({api_version}) does not match the expected API version "

@@ -268,6 +268,26 @@ def _samples_with_core_objects() -> list[Path]:
 
 SAMPLE_FILES = _samples_with_core_objects()
 
+#: Stand-ins for the Agents and Teams a sample's Queries ask that other sample files define.
+_TARGETS = {"agent": ("Agent", {"prompt": "You help."}),
+            "team": ("Team", {"members": [{"name": "stand-in-agent", "type": "agent"}], "strategy": "sequential"})}
+
+
+def _create_missing_targets(kubectl, where: list[str], documents: list[dict]) -> None:
+    defined = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    for document in documents:
+        target = (document.get("spec") or {}).get("target") if document["kind"] == "Query" else None
+        if not target or target.get("type") not in _TARGETS:
+            continue
+        kind, spec = _TARGETS[target["type"]]
+        if (kind, target["name"]) in defined:
+            continue
+        stand_ins = [("Agent", "stand-in-agent", _TARGETS["agent"][1])] if kind == "Team" else []
+        for stand_in_kind, name, stand_in_spec in [*stand_ins, (kind, target["name"], spec)]:
+            kubectl("apply", *where, "-f", "-", input=json.dumps({
+                "apiVersion": f"{GROUP}/v1alpha1", "kind": stand_in_kind, "metadata": {"name": name},
+                "spec": stand_in_spec}))
+
 
 @pytest.mark.skipif(not SAMPLE_FILES, reason=f"no Ark samples with a Secret or ConfigMap under {SAMPLES_DIR}")
 @pytest.mark.parametrize("sample", SAMPLE_FILES, ids=[str(p.relative_to(SAMPLES_DIR)) for p in SAMPLE_FILES])
@@ -275,6 +295,7 @@ def test_kubectl_applies_a_sample_with_its_secret_or_configmap(kubectl_latest, n
     documents = [d for d in yaml.safe_load_all(sample.read_text()) if isinstance(d, dict)]
     pinned = any((d.get("metadata") or {}).get("namespace") for d in documents)
     where = [] if pinned else ["-n", namespace]
+    _create_missing_targets(kubectl_latest, where, documents)
     # kubectl applies a file's documents in order; one that names a Secret further down is
     # refused until that Secret exists, so a second apply (as any reconciling tool does) converges.
     first = kubectl_latest("apply", *where, "-f", str(sample), check=False)

@@ -185,6 +185,7 @@ def test_kopf_operator_reacts_patches_status_and_handles_its_finalizer(api, serv
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and not api.get(events_url, params=selector, timeout=10).json()["items"]:
             time.sleep(0.2)
+        assert api.get(events_url, params=selector, timeout=10).json()["items"], log_path.read_text()
         described = subprocess.run([*kubectl, "describe", "query", "q1"], capture_output=True, text=True, timeout=60)
         assert described.returncode == 0, described.stderr
         events = described.stdout.split("Events:", 1)[1]
