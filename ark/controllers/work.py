@@ -6,11 +6,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import gevent
+
 from ark.kinds.registry import Kind
-from ark.machinery import codec, errors
+from ark.machinery import codec, errors, pagination
 from ark.machinery.errors import ApiError
 from ark.machinery.options import DeleteOptions, ListOptions
 from ark.registry.store import ResourceStore, WriteContext
+
+PAGE = 500  # objects read at a time when the controllers go through a whole kind
 
 #: (resource, namespace, name): an object as the store keys it.
 Key = tuple[str, str, str]
@@ -53,14 +57,24 @@ class Objects:
 
     def everything(self) -> Iterator[tuple[Kind, dict[str, Any]]]:
         for kind in self.kinds:
-            for body in self.resources.list(kind, None, ListOptions()).items:
-                yield kind, codec.loads(body)
+            yield from self._pages(kind, None)
 
     def in_namespace(self, namespace: str) -> Iterator[tuple[Kind, dict[str, Any]]]:
         for kind in self.kinds:
             if kind.namespaced:
-                for body in self.resources.list(kind, namespace, ListOptions()).items:
-                    yield kind, codec.loads(body)
+                yield from self._pages(kind, namespace)
+
+    def _pages(self, kind: Kind, namespace: str | None) -> Iterator[tuple[Kind, dict[str, Any]]]:
+        """Every object of ``kind``, a page at a time, letting requests run in between."""
+        token = ""
+        while True:
+            page = self.resources.list(kind, namespace, ListOptions(limit=PAGE, continue_token=token))
+            for body in page.items:
+                yield kind, codec.loads(body)
+            if page.next_key is None:
+                return
+            token = pagination.encode(page.rv, *page.next_key)
+            gevent.sleep(0)
 
     def read(self, key: Key) -> dict[str, Any] | None:
         resource, namespace, name = key

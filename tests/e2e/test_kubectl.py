@@ -3,11 +3,8 @@
 The README walk-through and the everyday verbs run with both kubectl 1.37 (watch-list,
 aggregated discovery) and the machine's own kubectl (1.32); everything else runs with 1.37
 only. Each test works in a namespace of its own, so tests sharing a server never meet.
-kubectl talks to the server directly here, with no kube-apiserver in front of it. One
-consequence: when a GET in a namespace other than ``default`` is NotFound, kubectl asks
-``/api/v1/namespaces/NS`` whether the namespace exists and, since only kube-apiserver serves
-that, prints the generic "the server could not find the requested resource" instead of the
-object's NotFound message. Through kube-apiserver the namespace exists and the message is right.
+kubectl talks to the server directly here, with no kube-apiserver in front of it: the server
+runs in standalone mode and serves the namespaces itself (tests/e2e/test_standalone.py).
 """
 from __future__ import annotations
 
