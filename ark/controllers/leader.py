@@ -54,6 +54,9 @@ class Leadership:
 
     def release(self) -> None:
         if self._connection is not None:
+            # Closed for good, not handed back to the pool: the lock lives as long as the session.
+            with contextlib.suppress(SQLAlchemyError):
+                self._connection.invalidate()
             with contextlib.suppress(SQLAlchemyError):
                 self._connection.close()
             self._connection = None
