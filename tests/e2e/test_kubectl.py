@@ -264,6 +264,7 @@ def test_get_output_formats(kubectl, namespace):
 
 def test_get_all_namespaces_shows_the_namespace_column(kubectl, namespace):
     other = namespace + "-b"
+    kubectl("create", "namespace", other)
     run = {"e2e-run": namespace}  # other tests share the server: select only our objects
     kubectl("create", "-f", "-", "-n", namespace, input=query_manifest("q1", labels=run))
     kubectl("create", "-f", "-", "-n", other, input=query_manifest("q2", labels=run))
@@ -273,7 +274,7 @@ def test_get_all_namespaces_shows_the_namespace_column(kubectl, namespace):
 
 
 def test_get_missing_object_is_not_found(kubectl):
-    # In "default", where kubectl does not ask for the namespace (see the module docstring).
+    # In "default"; elsewhere kubectl also asks for the namespace (tests/e2e/test_standalone.py).
     result = kubectl("get", "query", "missing", "-n", "default", check=False)
     assert result.returncode == 1
     assert 'Error from server (NotFound): queries.ark.mckinsey.com "missing" not found' in result.stderr
@@ -311,18 +312,19 @@ def test_apply_server_side(kubectl, namespace):
     ns = ("-n", namespace)
     model = SAMPLES / "model.yaml"
     created = kubectl("apply", "--server-side", "-f", str(model), *ns)
-    assert created.stdout.strip() == "model.ark.mckinsey.com/default serverside-applied"
+    assert created.stdout.split("\n")[:-1] == ["secret/openai-credentials serverside-applied",
+                                               "model.ark.mckinsey.com/default serverside-applied"]
     before = get_json(kubectl, "model", "default", *ns)
     assert before["spec"]["provider"] == "openai"
     assert before["spec"]["type"] == "completions"  # defaulted
 
     again = kubectl("apply", "--server-side", "-f", str(model), *ns)
-    assert again.stdout.strip() == "model.ark.mckinsey.com/default serverside-applied"
+    assert again.stdout.split("\n")[-2] == "model.ark.mckinsey.com/default serverside-applied"
     after = get_json(kubectl, "model", "default", *ns)
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert after["metadata"]["generation"] == 1
 
-    changed = yaml.safe_load(model.read_text())
+    *_, changed = yaml.safe_load_all(model.read_text())  # the Model, after its Secret
     changed["spec"]["model"]["value"] = "gpt-4o"
     kubectl("apply", "--server-side", "-f", "-", *ns, input=yaml.safe_dump(changed))
     final = get_json(kubectl, "model", "default", *ns)
@@ -783,7 +785,7 @@ def test_samples_are_accepted(kubectl_latest, namespace):
     assert sorted(out.split("\n")[:-1]) == sorted(f"{name} created" for name in (
         "agent.ark.mckinsey.com/weather-agent", "agent.ark.mckinsey.com/reviewer-agent",
         "model.ark.mckinsey.com/default", "query.ark.mckinsey.com/test-query",
-        "team.ark.mckinsey.com/weather-team", "tool.ark.mckinsey.com/get-forecast"))
+        "team.ark.mckinsey.com/weather-team", "tool.ark.mckinsey.com/get-forecast", "secret/openai-credentials"))
     listed = kubectl_latest("get", "agents,models,queries,teams,tools", "-o", "name", "-n", namespace).stdout
     assert len(listed.split()) == 6
     tools = kubectl_latest("get", "tools", "-n", namespace).stdout  # no printer columns: Name and Age

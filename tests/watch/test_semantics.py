@@ -7,6 +7,8 @@ import time
 import pytest
 from watchkit import Stream, client_session, collection, create, delete, list_rv, merge_patch, revisions
 
+from tests.harness import create_namespace
+
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io," \
         "application/json"
 PARTIAL = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1," \
@@ -54,6 +56,7 @@ def test_namespaced_watch_sees_added_modified_deleted(api, server, namespace, st
 
 def test_all_namespaces_watch_sees_every_namespace(api, server, namespace, streams):
     other = namespace + "-b"
+    create_namespace(server, other)
     rv = list_rv(api, server.url, None)
     stream = watch(streams, api, collection(server.url, None), resourceVersion=str(rv))
     one = create(api, server.url, namespace, "q1")
