@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 LEADER_RETRY_SECONDS = 2.0
 LEADER_CHECK_SECONDS = 5.0
 RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 60.0
 FEED_QUEUE = 100_000  # changes waiting to be observed before the controllers resynchronize
 
 
@@ -81,6 +82,7 @@ class Controllers:
         self.closing = False
         #: Work items and the monotonic time before which each is not retried.
         self.pending: dict[Item, float] = {}
+        self.failures: dict[Item, int] = {}
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:
@@ -170,10 +172,21 @@ class Controllers:
             del self.pending[item]
             try:
                 self._queue(self._handle(item))
+                self.failures.pop(item, None)
             except (ApiError, StorageUnavailable) as err:
-                log.info("controllers: %s failed (%s); retrying", item, err)
-                self.pending[item] = time.monotonic() + RETRY_SECONDS
+                self._retry(item, f"{item} failed ({err})")
+            except Exception:  # a bug must not stop the other items: it is logged and retried later
+                log.exception("controllers: %s failed", item)
+                self._retry(item, "")
             gevent.sleep(0)  # let requests run between items
+
+    def _retry(self, item: Item, why: str) -> None:
+        """Retry ``item`` later, waiting twice as long after each failure (at most a minute)."""
+        failures = self.failures[item] = self.failures.get(item, 0) + 1
+        delay = min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** (failures - 1))
+        if why:
+            log.info("controllers: %s; retrying in %.0f s", why, delay)
+        self.pending[item] = time.monotonic() + delay
 
     def _handle(self, item: Item) -> Iterable[Item]:
         if item.controller == "gc":
