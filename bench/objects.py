@@ -51,6 +51,14 @@ def agent() -> dict:
             "spec": {"prompt": "You report the weather.", "modelRef": {"name": "default"}}}
 
 
+NAMESPACES_PATH = "/api/v1/namespaces"
+
+
+def namespace(name: str) -> dict:
+    """A Namespace to write into: objects go only into namespaces that exist."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
 def agents_path(namespace: str) -> str:
     return f"/apis/{GROUP_VERSION}/namespaces/{namespace}/agents"
 

@@ -92,6 +92,8 @@ def test_seeded_rows_are_the_rows_the_server_writes(driver, tmp_path_factory, tm
         server = start_server(database, tmp_path / "first", workers=1)
         try:
             api = server.session()
+            assert api.post(server.url + bench_objects.NAMESPACES_PATH,
+                            json=bench_objects.namespace(namespace)).status_code == 201
             # the agent the queries ask: admission refuses a Query whose target does not exist
             assert api.post(server.url + bench_objects.agents_path(namespace), json=bench_objects.agent()).status_code \
                 == 201

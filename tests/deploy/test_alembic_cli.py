@@ -52,12 +52,13 @@ def test_upgrade_head_and_downgrade_base_from_the_repository_root(database):
     env = ark_env(database)
     upgraded = alembic("-c", "alembic.ini", "upgrade", "head", env=env)
     assert "Running upgrade  -> 0001" in upgraded.stderr
+    assert "Running upgrade 0001 -> 0002" in upgraded.stderr
     assert tables(database) >= ARK_TABLES
     engine = create_engine_for(database.settings)
     check_current_engine(engine)  # what the server checks before it serves
     engine.dispose()
 
-    assert "0001 (head)" in alembic("-c", "alembic.ini", "current", env=env).stdout
+    assert "0002 (head)" in alembic("-c", "alembic.ini", "current", env=env).stdout
     downgraded = alembic("-c", "alembic.ini", "downgrade", "base", env=env)
     assert "Running downgrade 0001 -> " in downgraded.stderr
     assert not ARK_TABLES & tables(database)

@@ -25,7 +25,7 @@ import sqlalchemy
 from ark.settings import Settings
 from ark.storage.dialects import create_engine_for
 from ark.storage.migrations import upgrade_engine
-from tests.conftest import Database, free_port
+from tests.conftest import Database, create_namespace, free_port
 
 GROUP_VERSION = "/apis/ark.mckinsey.com/v1alpha1"
 PG_BIN = Path(os.environ.get("ARK_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -97,6 +97,7 @@ class OwnPostgres:
 def starting_revision(server) -> int:
     """A revision to watch from that is not "0" (which means "the current state, then changes"):
     a write into a namespace of its own, made before the load starts."""
+    create_namespace(server, "watch-start")
     session = server.session()
     try:
         response = session.post(f"{server.url}{GROUP_VERSION}/namespaces/watch-start/queries", json={

@@ -21,7 +21,7 @@ import requests
 from sqlalchemy import select
 
 from ark.storage.tables import changes, objects
-from tests.conftest import Server, ca_session, fresh_database, start_server, stop_server
+from tests.conftest import Server, ca_session, create_namespace, fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
 from tests.reliability.faultkit import NETWORK_ERRORS, ResumingWatcher, connected, starting_revision
 from tests.watch.watchkit import children
@@ -157,6 +157,7 @@ def test_sigkill_storm_loses_no_acknowledged_write(database, tmp_path_factory, r
     rng = random.Random(11)
     with fresh_database(database.driver, tmp_path_factory) as db:
         cluster = Cluster(db, tmp_path_factory.mktemp(f"storm-{db.driver}"))
+        create_namespace(cluster.server, NAMESPACE)
         stop = threading.Event()
         writers = [Writer(cluster, i, stop) for i in range(WRITERS)]
         watcher_stop = threading.Event()

@@ -20,7 +20,7 @@ import requests
 from sqlalchemy import select
 
 from ark.storage.tables import changes
-from tests.conftest import fresh_database, start_server, stop_server
+from tests.conftest import create_namespace, fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
 from tests.reliability.faultkit import NETWORK_ERRORS, OwnPostgres, ResumingWatcher, connected, starting_revision
 
@@ -228,6 +228,7 @@ print("released", flush=True)
 def sqlite_server(tmp_path_factory):
     with fresh_database("sqlite", tmp_path_factory) as database:
         server = start_server(database, tmp_path_factory.mktemp("locked"), workers=2)
+        create_namespace(server, "locked")
         yield database, server
         stop_server(server)
 

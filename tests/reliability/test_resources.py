@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import fresh_database, start_server, stop_server
+from tests.conftest import create_namespace, fresh_database, start_server, stop_server
 from tests.reliability.conftest import soak
 from tests.reliability.test_hostile_input import CASES, QUERY
 from tests.watch.watchkit import children, port_of, rss_kib
@@ -33,6 +33,7 @@ def _worker(server) -> int:
 
 
 def _hostile_round(server, namespace: str) -> None:
+    create_namespace(server, namespace)
     session = server.session()
     base = f"{server.url}{GROUP_VERSION}/namespaces/{namespace}/queries"
     session.post(base, json=QUERY, timeout=30)
