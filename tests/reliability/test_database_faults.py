@@ -135,6 +135,7 @@ def _outage(pg, server, namespace: str, seconds: float) -> tuple[list, list[int]
 def test_postgresql_outage_under_load_and_recovery_without_restart(own_postgres, record_property):
     pg, database, server = own_postgres
     namespace = "outage"
+    create_namespace(server, namespace)
     watcher_stop = threading.Event()
     watcher = ResumingWatcher(Fixed(server), namespace, starting_revision(server), watcher_stop)
     before_stop = threading.Event()
