@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import sys
 import time
@@ -738,7 +739,7 @@ class OpenAPIDocs:
     @classmethod
     def build(cls, registry: Registry, core: Registry | None = None) -> OpenAPIDocs:
         """The documents, each group-version's built once per process (``_built``)."""
-        v3 = {gv_key(version): _built(registry, gv_key(version), lambda v=version: build_v3(registry, v))
+        v3 = {gv_key(version): _built(registry, gv_key(version), functools.partial(build_v3, registry, version))
               for version in registry.versions()}
         if core is not None:
             v3[CORE_KEY] = _built(core, CORE_KEY, lambda: build_v3(core, "v1"))
