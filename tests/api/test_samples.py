@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+import yaml
 from arkrest import assert_status, warnings_of
 
 from ark.kinds import Kind
+from tests.harness import create_namespace
 from tests.kinds.test_samples_schema import (
     CRD_DIR,
     SAMPLES,
@@ -52,7 +54,9 @@ REFUSED: dict[str, tuple[list[str], str]] = {
     "queries/query-customer-specific.yaml#0": MISSING_TARGET,
     "queries/query-resolution-flow.yaml#0": MISSING_TARGET,
     "queries/query-simple.yaml#0": MISSING_TARGET,
-    "queries/query-with-parameters.yaml#0": MISSING_TARGET,
+    # And a ConfigMap key the sample's own ConfigMap does not have.
+    "queries/query-with-parameters.yaml#0": (["spec.target.name", "spec.parameters[3].valueFrom.configMapKeyRef.key"],
+                                             "target references"),
     "queries/query-with-selectors.yaml#1": MISSING_TARGET,
     # Written for the removed spec.targets list (pruned), so they have neither target nor selector.
     "queries/query-model.yaml#0": NO_TARGET,
@@ -71,7 +75,15 @@ REFUSED: dict[str, tuple[list[str], str]] = {
     # Base URLs Ark must not call: plain http to a host outside the cluster, and a test
     # template's placeholder "($azure.url)", which is no URL.
     "models/local-ollama.yaml#0": (["spec.config.openai.baseUrl"], "must use HTTPS"),
-    "walkthrough/tests/manifests/model/a02-model.yaml#0": (["spec.config.azure.baseUrl"], "missing scheme"),
+    "walkthrough/tests/manifests/model/a02-model.yaml#0": (["spec.config.azure.apiKey.valueFrom.secretKeyRef.name",
+                                                            "spec.config.azure.baseUrl"], "missing scheme"),
+    # A Secret no sample carries (or only a template's, whose data is not base64: refused as
+    # kube-apiserver refuses it), checked against the Secrets this server holds in standalone mode.
+    "models/default.yaml#0": (["spec.config.azure.apiKey.valueFrom.secretKeyRef.name"], "does not exist"),
+    "models/model-with-properties.yaml#0": (["spec.config.azure.apiKey.valueFrom.secretKeyRef.name"],
+                                            "does not exist"),
+    "models/model-with-properties.yaml#1": (["spec.config.openai.apiKey.valueFrom.secretKeyRef.name"],
+                                            "does not exist"),
 }
 
 
@@ -131,14 +143,35 @@ def _apply(ark_http: requests.Session, url: str, document: dict) -> tuple[reques
     return ark_http.put(f"{url}/{document['metadata']['name']}", json=replacement, params=params), True
 
 
+CORE_PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps"}
+
+
+def _core_documents() -> list[tuple[str, dict]]:
+    """The Secrets and ConfigMaps of the sample files (a template's is refused, as kube-apiserver
+    refuses data that is not base64: then what refers to it is refused too)."""
+    found = []
+    for path in sorted(SAMPLES_DIR.rglob("*.yaml")):
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError:
+            continue
+        found += [(CORE_PLURALS[d["kind"]], d) for d in documents
+                  if isinstance(d, dict) and d.get("apiVersion") == "v1" and d.get("kind") in CORE_PLURALS]
+    return found
+
+
 @pytest.fixture(scope="module")
 def applied(server) -> dict[str, Applied]:
     """Every sample applied in dependency order into one namespace of the server."""
     reference_dir(SAMPLES_DIR)
     namespace = f"samples-{uuid.uuid4().hex[:8]}"
+    create_namespace(server, namespace)
     order = sorted(SAMPLES, key=lambda s: (APPLY_ORDER.index(kind_of(s.document).kind), s.id))
     outcomes = {}
     with server.session() as http:
+        for plural, document in _core_documents():  # first the Secrets and ConfigMaps the samples carry
+            document.setdefault("metadata", {}).pop("namespace", None)
+            http.post(f"{server.url}/api/v1/namespaces/{namespace}/{plural}", json=document)
         for sample in order:
             document, kind = _prepare(sample, namespace)
             url = f"{server.url}/apis/{kind.group}/{kind.version}/namespaces/{namespace}/{kind.plural}"
