@@ -104,11 +104,18 @@ def _copy(source: Engine, target: Engine, target_settings: Settings, overwrite: 
     return Copied(copied_objects, copied_labels, current, floor)
 
 
+#: What the migrations put into a new database: the built-in Namespaces (alembic 0002). A target
+#: holding only those is as good as empty: the copy replaces them with the source's.
+_AS_MIGRATED = frozenset({("namespaces", "default"), ("namespaces", "kube-public"), ("namespaces", "kube-system")})
+
+
 def _make_room(conn: Connection, target: Settings, overwrite: bool) -> None:
     held = conn.execute(select(func.count()).select_from(objects)).scalar_one()
     history = conn.execute(select(func.count()).select_from(changes)).scalar_one()
     current = conn.execute(select(revision.c.current)).scalar_one()
-    if (held or history or current) and not overwrite:
+    as_migrated = held <= len(_AS_MIGRATED) and history == held == current and all(
+        (row.resource, row.name) in _AS_MIGRATED for row in conn.execute(select(objects.c.resource, objects.c.name)))
+    if (held or history or current) and not as_migrated and not overwrite:
         raise CopyRefused(f"{target.describe_database()} is not empty ({held} objects, revision {current}): "
                           "give --overwrite to replace its contents")
     for table in (labels, changes, objects):

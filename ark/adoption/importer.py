@@ -5,7 +5,8 @@ The run has four steps, in this order:
 1. **check** every document (:mod:`ark.adoption.documents`): one bad document and nothing is
    written; the caller reports each problem by file and index;
 2. **write** each object through the registry (:meth:`ResourceStore.restore`: one atomic write
-   per object, its uid, creationTimestamp, status and finalizers kept, a fresh resourceVersion);
+   per object, after the Namespaces they go into where those are missing; its uid,
+   creationTimestamp, status and finalizers kept, a fresh resourceVersion);
    an object already stored exactly so is left alone, so a second run writes nothing;
 3. **prune** (when asked): objects of the imported kinds and namespaces (within the label
    selector read with) that the source no longer has are deleted as a client's delete would
@@ -23,10 +24,11 @@ from typing import TextIO
 from ark.adoption.documents import Batch
 from ark.adoption.progress import Progress
 from ark.adoption.sources import Selection, database_lister
+from ark.kinds.core import namespace as namespace_kind
 from ark.kinds.registry import Kind
 from ark.machinery.errors import ApiError
 from ark.machinery.options import DeleteOptions
-from ark.registry.store import CREATED, UNCHANGED, UPDATED, ResourceStore
+from ark.registry.store import CREATED, UNCHANGED, UPDATED, ResourceStore, WriteContext
 
 MANAGER = "ark-import"
 PRUNED = "pruned"
@@ -100,6 +102,7 @@ class Importer:
         if batch.problems:
             raise ValueError("a batch with problems must not be imported")
         report = Report()
+        self._namespaces(batch)
         progress = Progress("objects written", len(batch.entries), self.stream)
         for entry in batch.entries:
             outcome = self.resources.restore(entry.kind, entry.namespace, entry.obj, MANAGER)
@@ -122,6 +125,14 @@ class Importer:
             progress.advance()
         progress.finish()
         return report
+
+    def _namespaces(self, batch: Batch) -> None:
+        """The Namespaces the objects go into, where they are missing: a server in standalone mode
+        creates nothing in a namespace that does not exist (in delegated mode they go unused)."""
+        kind = namespace_kind.KIND
+        for name in sorted({entry.namespace for entry in batch.entries if entry.namespace}):
+            if self.resources.lookup.get(kind, "", name) is None:
+                self.resources.create(kind, "", namespace_kind.manifest(name), WriteContext())
 
     def _prune(self, batch: Batch, scope: PruneScope, report: Report) -> None:
         keep = {(e.kind.resource, e.namespace, e.name) for e in batch.entries}

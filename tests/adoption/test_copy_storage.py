@@ -64,11 +64,13 @@ def test_copies_every_object_label_and_the_revision_counter(source: Database, po
     before = rows(source)
     ran = run("copy-storage", "--from", url(source), "--to", url(postgres_target))
     assert ran.code == 0, ran.err
-    assert f"copied {AGENTS - 5} objects and {2 * (AGENTS - 5)} labels" in ran.out
+    # The agents and the Namespaces: the migration's and the one the import made for them.
+    assert f"copied {AGENTS - 5 + 4} objects and {2 * (AGENTS - 5)} labels" in ran.out
     copied_objects, copied_labels, (current, floor) = rows(postgres_target)
     assert copied_objects == before[0]  # uid, resourceVersion and body of each, byte for byte
     assert copied_labels == before[1]
-    assert current == before[2][0] == AGENTS + (AGENTS - 5) + 5  # created, updated, pruned
+    # The migration's three Namespaces, the import's one, then the agents created, updated, pruned.
+    assert current == before[2][0] == 3 + 1 + AGENTS + (AGENTS - 5) + 5
     assert floor == current + 1
     assert rows(source) == before  # the source is only read
 

@@ -22,7 +22,7 @@ import requests
 
 from tests.api.arkrest import GROUP, obj
 from tests.conftest import Server, start_server, stop_server
-from tests.harness import READY_TIMEOUT, json_log, wait_for_log
+from tests.harness import READY_TIMEOUT, create_namespace, json_log, wait_for_log
 from tests.security.conftest import PKI, delegated_server, eventually
 
 LOG_FLAGS = ["--log-format", "json", "--log-level", "debug"]
@@ -128,6 +128,7 @@ def test_sigterm_finishes_the_write_in_flight_ends_watches_and_closes_idle_conne
     (tmp_path / "second").mkdir()
     server = start_server(database, tmp_path / "first", workers=2, extra=["--log-format", "json"])
     try:
+        create_namespace(server, namespace)
         session = server.session()
         revision = session.get(server.url + path, timeout=30).json()["metadata"]["resourceVersion"]
         watch = server.session().get(server.url + path, params={"watch": "1", "resourceVersion": revision},
@@ -161,7 +162,8 @@ def test_sigterm_finishes_the_write_in_flight_ends_watches_and_closes_idle_conne
         assert server.process.wait(timeout=60) == 0
         log = server.log.read_text()
         assert "graceful timeout" not in log.lower()  # nothing held a worker up until it was killed
-        (line,) = [r for r in json_log(server) if r.get("logger") == "ark.request" and r["verb"] == "create"]
+        (line,) = [r for r in json_log(server) if r.get("logger") == "ark.request" and r["verb"] == "create"
+                   and r.get("resource") == "queries"]
         assert line["code"] == 201 and line["name"] == "in-flight"
     finally:
         stop_server(server)

@@ -52,6 +52,11 @@ class NamespaceStatus(Schema):
         "description": "Phase is the current lifecycle phase of the namespace: Active or Terminating."})
 
 
+def manifest(name: str) -> dict[str, Any]:
+    """A new Namespace as a client sends it."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
 def finalizers(obj: dict[str, Any]) -> list[str]:
     return list((obj.get("spec") or {}).get("finalizers") or ())
 
