@@ -26,6 +26,7 @@ import yaml
 
 CONFIG_ENV = "ARK_CONFIG"
 STORAGE_DRIVERS = ("sqlite", "postgresql")
+SQLITE_SYNCHRONOUS = ("full", "normal")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 AUTH_MODES = ("off", "delegated")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -52,6 +53,7 @@ def in_cluster(env: Mapping[str, str], service_account_dir: str = SERVICE_ACCOUN
 class Settings:
     storage_driver: str = "sqlite"
     sqlite_path: str = "data/ark.db"
+    sqlite_synchronous: str = "full"
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432
     postgres_db: str = "ark"
@@ -277,6 +279,10 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("storage_driver", "choice", "storage", "database driver", "storage.driver", STORAGE_DRIVERS,
           metavar="DRIVER"),
     _Spec("sqlite_path", "path", "storage", "SQLite database file", "storage.sqlite.path", metavar="PATH"),
+    _Spec("sqlite_synchronous", "choice", "storage", "SQLite durability: full (every acknowledged write survives "
+          "a power loss) or normal (about 3x the write rate; a power loss or kernel crash may lose the last "
+          "acknowledged writes, a killed process loses nothing)", "storage.sqlite.synchronous", SQLITE_SYNCHRONOUS,
+          metavar="MODE"),
     _Spec("postgres_host", "host", "storage", "PostgreSQL host", "storage.postgresql.host", metavar="HOST"),
     _Spec("postgres_port", int, "storage", "PostgreSQL port", "storage.postgresql.port", minimum=1, maximum=65535,
           metavar="PORT"),

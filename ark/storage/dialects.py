@@ -4,11 +4,19 @@ The Store, the change feed and the migrations ask their :class:`Dialect` instead
 database's name:
 
 * **engines**: SQLite runs in WAL mode (readers never wait for the writer) with
-  ``synchronous=FULL`` (an acknowledged write survives a crash) and a busy timeout; PostgreSQL
-  gets a pool sized from the settings and an explicit connect timeout (psycogreen's async
-  connections would otherwise ignore it).
-* **write transactions**: SQLite takes the write lock at ``BEGIN IMMEDIATE``, so a transaction
-  never fails half-way on a lock upgrade; PostgreSQL serializes writers on the revision row.
+  ``synchronous=FULL`` (an acknowledged write survives a crash; ``NORMAL`` on request) and a busy
+  timeout; PostgreSQL gets a pool sized from the settings and an explicit connect timeout
+  (psycogreen's async connections would otherwise ignore it). Instead of a pre-ping round trip
+  per checkout, a pooled PostgreSQL connection is checked for free: a backend that was
+  terminated (``pg_terminate_backend``, a restart) has sent its goodbye, so the socket of a dead
+  idle connection is readable, and the pool replaces it.
+* **single-row statements**: a get and a write run as prebuilt SQL text on the driver's own
+  connection (no SQLAlchemy statement building, no transaction for a read). A SQLite write is
+  ``BEGIN IMMEDIATE`` (the lock is taken at once, so a transaction never fails half-way on a lock
+  upgrade), four short statements, ``COMMIT``; a PostgreSQL write is one autocommitted statement
+  whose CTEs lock the object's row, then bump the revision row, write the object, its labels and
+  its change-log row and NOTIFY, so the revision row (which serializes writers) is held only for
+  the rest of that statement and its commit.
 * **snapshots**: a list that must see one state runs REPEATABLE READ on PostgreSQL; SQLite's
   deferred transaction already reads one snapshot.
 * **workers**: psycopg2 must wait through gevent (psycogreen) in every forked worker.
@@ -19,19 +27,27 @@ database's name:
 """
 from __future__ import annotations
 
+import select
+import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import gevent
+import gevent.monkey
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from ark.observability.metrics import metrics
 
+T = TypeVar("T")
 _WRITE = "ark_write"
 NOTIFY_CHANNEL = "ark_changes"
 
@@ -56,6 +72,38 @@ class MeteredPool(QueuePool):
         super()._do_return_conn(record)
 
 
+@dataclass(frozen=True)
+class RowWrite:
+    """One object's write, rendered before any lock is taken: its body is ``before``, the new
+    revision, ``after`` (the revision is only known inside the transaction)."""
+
+    event: str  # ADDED, MODIFIED or DELETED
+    resource: str
+    namespace: str
+    name: str
+    uid: str
+    before: str
+    after: str
+    read_rv: int | None  # the revision the object was read at (None: a create)
+    prev_body: str | None
+    labels: list[tuple[str, str, int | None]]  # the object's labels after the write: key, value, number
+    relabel: bool  # the label rows change
+    had_labels: bool  # the object had label rows before
+    committed_at: int  # epoch milliseconds
+
+    def body(self, rv: int) -> str:
+        return f"{self.before}{rv}{self.after}"
+
+
+def off_the_hub(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in gevent's thread pool when this process runs under gevent, so the hub
+    keeps serving while the call blocks (SQLite waiting for the file lock, fsyncing its WAL);
+    directly otherwise (tests calling the Store from plain threads)."""
+    if gevent.monkey.is_module_patched("threading"):
+        return gevent.get_hub().threadpool.apply(work, args)
+    return work(*args)
+
+
 class Dialect:
     """The database-specific half of the storage layer."""
 
@@ -77,6 +125,19 @@ class Dialect:
     def notify(self, conn: Connection, rv: int) -> None:
         """Tell other processes, inside the write transaction, that revision ``rv`` is committed."""
 
+    def read_row(self, dbapi: Any, resource: str, namespace: str, name: str) -> tuple[str, int] | None:
+        """(body, resourceVersion) of one object, read without a transaction, or None."""
+        raise NotImplementedError
+
+    def write_lock(self) -> AbstractContextManager[Any]:
+        """What a process's writers queue on before they write (the Store makes one, in its process)."""
+        return nullcontext()
+
+    def write_row(self, dbapi: Any, row: RowWrite) -> int | None:
+        """Commit ``row``: its revision, or None when the object is no longer at ``row.read_rv``
+        (nothing written). A create of a taken name raises the driver's IntegrityError."""
+        raise NotImplementedError
+
     def prepare_worker(self) -> None:
         """Make the driver cooperate with gevent in a freshly forked gunicorn worker."""
 
@@ -95,6 +156,7 @@ class SQLite(Dialect):
 
     def create_engine(self, settings: Any) -> Engine:
         Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+        synchronous = "NORMAL" if getattr(settings, "sqlite_synchronous", "full") == "normal" else "FULL"
         engine = sqlalchemy.create_engine(
             settings.database_url(),
             connect_args={"timeout": self.BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -108,7 +170,7 @@ class SQLite(Dialect):
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
             cursor.close()
 
@@ -126,21 +188,80 @@ class SQLite(Dialect):
     def write_connection(self, engine: Engine) -> Connection:
         return engine.connect().execution_options(**{_WRITE: True})
 
+    def read_row(self, dbapi: Any, resource: str, namespace: str, name: str) -> tuple[str, int] | None:
+        return dbapi.execute(_READ.replace("%s", "?"), (resource, namespace, name)).fetchone()
+
+    def write_lock(self) -> AbstractContextManager[Any]:
+        # Created in the worker, after gevent patched threading: a greenlet lock there.
+        return threading.Lock()
+
+    def write_row(self, dbapi: Any, row: RowWrite) -> int | None:
+        rv, waited = off_the_hub(self._transaction, dbapi, row)
+        metrics().sqlite_lock_wait.observe(waited)
+        return rv
+
+    def _transaction(self, dbapi: Any, row: RowWrite) -> tuple[int | None, float]:
+        started = time.monotonic()
+        dbapi.execute("BEGIN IMMEDIATE")  # waits (busy timeout) while another process writes
+        waited = time.monotonic() - started
+        try:
+            rv = self._write(dbapi, row)
+        except BaseException:
+            dbapi.execute("ROLLBACK")
+            raise
+        dbapi.execute("ROLLBACK" if rv is None else "COMMIT")
+        return rv, waited
+
+    @staticmethod
+    def _write(dbapi: Any, row: RowWrite) -> int | None:
+        rv: int = dbapi.execute("UPDATE revision SET current = current + 1 RETURNING current").fetchone()[0]
+        key = (row.resource, row.namespace, row.name)
+        body = row.body(rv)
+        if row.event == "ADDED":
+            dbapi.execute("INSERT INTO objects (resource, namespace, name, uid, resource_version, body) "
+                          "VALUES (?, ?, ?, ?, ?, ?)", (*key, row.uid, rv, body))
+        elif row.event == "MODIFIED":
+            written = dbapi.execute("UPDATE objects SET uid = ?, resource_version = ?, body = ? WHERE resource = ? "
+                                    "AND namespace = ? AND name = ? AND resource_version = ?",
+                                    (row.uid, rv, body, *key, row.read_rv))
+            if written.rowcount != 1:
+                return None
+        elif dbapi.execute("DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ? "
+                           "AND resource_version = ?", (*key, row.read_rv)).rowcount != 1:
+            return None
+        if row.relabel:
+            if row.had_labels:
+                dbapi.execute("DELETE FROM labels WHERE resource = ? AND namespace = ? AND name = ?", key)
+            if row.labels:
+                dbapi.executemany("INSERT INTO labels (resource, namespace, name, key, value, num_value) "
+                                  "VALUES (?, ?, ?, ?, ?, ?)", [(*key, *label) for label in row.labels])
+        dbapi.execute("INSERT INTO changes (rv, resource, namespace, name, type, body, prev_body, committed_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (rv, *key, row.event, body, row.prev_body, row.committed_at))
+        return rv
+
 
 class PostgreSQL(Dialect):
     name = "postgresql"
     notifies = True
 
     def create_engine(self, settings: Any) -> Engine:
-        return sqlalchemy.create_engine(
+        engine = sqlalchemy.create_engine(
             settings.database_url(),
             poolclass=MeteredPool,
             pool_size=settings.postgres_pool_size,
             max_overflow=settings.postgres_max_overflow,
-            pool_pre_ping=True,
             pool_timeout=30,
             connect_args={"connect_timeout": int(settings.postgres_connect_timeout)},
         )
+
+        @event.listens_for(engine, "checkout")
+        def _check(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            # An idle connection has nothing to read unless its backend said goodbye (terminated,
+            # restarted): then the pool connects afresh. No round trip, unlike a pre-ping.
+            if dbapi_connection.closed or select.select([dbapi_connection], [], [], 0)[0]:
+                raise DisconnectionError("the server closed this pooled connection")
+
+        return engine
 
     def prepare_worker(self) -> None:
         # psycopg2 blocks the whole gevent hub unless it waits through gevent's wait callback.
@@ -154,6 +275,66 @@ class PostgreSQL(Dialect):
     def notify(self, conn: Connection, rv: int) -> None:
         conn.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}, '{int(rv)}'")
 
+    def read_row(self, dbapi: Any, resource: str, namespace: str, name: str) -> tuple[str, int] | None:
+        dbapi.autocommit = True  # one round trip: no BEGIN, no ROLLBACK
+        try:
+            with dbapi.cursor() as cursor:
+                cursor.execute(_READ, (resource, namespace, name))
+                return cursor.fetchone()
+        finally:
+            dbapi.autocommit = False
+
+    def write_row(self, dbapi: Any, row: RowWrite) -> int | None:
+        params = {"resource": row.resource, "namespace": row.namespace, "name": row.name, "uid": row.uid,
+                  "before": row.before, "after": row.after, "read_rv": row.read_rv, "type": row.event,
+                  "prev_body": row.prev_body, "at": row.committed_at, "keys": [k for k, _, _ in row.labels],
+                  "values": [v for _, v, _ in row.labels], "numbers": [n for _, _, n in row.labels]}
+        dbapi.autocommit = True  # the statement is its own transaction: one round trip
+        try:
+            with dbapi.cursor() as cursor:
+                cursor.execute(_PG_WRITES[row.event, row.relabel], params)
+                found = cursor.fetchone()
+        finally:
+            dbapi.autocommit = False
+        return None if found is None else int(found[0])
+
+
+_READ = "SELECT body, resource_version FROM objects WHERE resource = %s AND namespace = %s AND name = %s"
+
+# One PostgreSQL statement per kind of write. ``cur`` locks the object's row first (an update or
+# delete whose object changed finds no row and bumps nothing); only then does ``bump`` lock the
+# revision row, which every writer waits for, so it is held for the rest of this statement and
+# its commit. The CTEs all run; those that depend on ``obj`` write nothing when it wrote nothing.
+_PG_KEY = "resource = %(resource)s AND namespace = %(namespace)s AND name = %(name)s"
+_PG_LOCK = f"""cur AS (SELECT 1 FROM objects WHERE {_PG_KEY} AND resource_version = %(read_rv)s FOR UPDATE),
+bump AS (UPDATE revision SET current = current + 1 WHERE EXISTS (SELECT 1 FROM cur) RETURNING current)"""  # noqa: S608 - constant SQL, values are bound
+_PG_OBJECT = {
+    "ADDED": """bump AS (UPDATE revision SET current = current + 1 RETURNING current),
+obj AS (INSERT INTO objects (resource, namespace, name, uid, resource_version, body)
+        SELECT %(resource)s, %(namespace)s, %(name)s, %(uid)s, current, %(before)s || current || %(after)s FROM bump
+        RETURNING resource_version, body)""",
+    "MODIFIED": f"""{_PG_LOCK},
+obj AS (UPDATE objects SET uid = %(uid)s, resource_version = bump.current,
+               body = %(before)s || bump.current || %(after)s
+        FROM bump WHERE {_PG_KEY} AND resource_version = %(read_rv)s
+        RETURNING objects.resource_version, objects.body)""",  # noqa: S608 - constant SQL, values are bound
+    "DELETED": f"""{_PG_LOCK},
+obj AS (DELETE FROM objects USING bump WHERE {_PG_KEY} AND resource_version = %(read_rv)s
+        RETURNING bump.current AS resource_version, %(before)s || bump.current || %(after)s AS body)""",  # noqa: S608 - constant SQL, values are bound
+}
+_PG_LABELS = f"""unlabel AS (DELETE FROM labels WHERE {_PG_KEY} AND key <> ALL(%(keys)s::text[])
+                    AND EXISTS (SELECT 1 FROM obj)),
+label AS (INSERT INTO labels (resource, namespace, name, key, value, num_value)
+          SELECT %(resource)s, %(namespace)s, %(name)s, l.key, l.value, l.num FROM obj,
+                 unnest(%(keys)s::text[], %(values)s::text[], %(numbers)s::bigint[]) AS l(key, value, num)
+          ON CONFLICT (resource, namespace, name, key) DO UPDATE SET value = excluded.value,
+                                                                     num_value = excluded.num_value)"""  # noqa: S608 - constant SQL, values are bound
+_PG_LOG = f"""logged AS (INSERT INTO changes (rv, resource, namespace, name, type, body, prev_body, committed_at)
+          SELECT resource_version, %(resource)s, %(namespace)s, %(name)s, %(type)s, body, %(prev_body)s, %(at)s
+          FROM obj)
+SELECT resource_version, pg_notify('{NOTIFY_CHANNEL}', resource_version::text) FROM obj"""  # noqa: S608 - constant SQL, values are bound
+_PG_WRITES = {(event_, relabel): "WITH " + ",\n".join([_PG_OBJECT[event_], *([_PG_LABELS] if relabel else []), _PG_LOG])
+              for event_ in _PG_OBJECT for relabel in (False, True)}
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLite(), PostgreSQL())}
 

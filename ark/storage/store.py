@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import builtins
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, exists, false, func, insert, select, tuple_, update
+from sqlalchemy import and_, delete, exists, false, func, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ark.machinery import selectors
 from ark.machinery.codec import dumps, loads
-from ark.storage.dialects import Dialect, dialect_of
+from ark.storage.dialects import Dialect, RowWrite, dialect_of
 from ark.storage.tables import changes, labels, objects, revision
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+#: A body's size is checked before its revision is known: the revision counts as this many digits.
+REVISION_DIGITS = 19
+T = TypeVar("T")
 
 
 class KeyExists(Exception):
@@ -139,6 +143,8 @@ class Store:
 
     def __post_init__(self) -> None:
         self.dialect = dialect_of(self.engine)
+        self._write_lock = self.dialect.write_lock()
+        self._driver_errors: Any = self.engine.dialect.loaded_dbapi
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -181,12 +187,32 @@ class Store:
             time.sleep(0.05)  # gevent's sleep in the workers
 
     def read(self, resource: str, namespace: str, name: str) -> Stored | None:
-        with self._translated(), self.engine.connect() as conn:
-            row = conn.execute(
-                select(objects.c.body, objects.c.resource_version).where(
-                    _where_key(objects, resource, namespace, name))
-            ).one_or_none()
-        return None if row is None else Stored(row.body, row.resource_version)
+        row = self._on_driver(lambda dbapi: self.dialect.read_row(dbapi, resource, namespace, name), retry=True)
+        return None if row is None else Stored(row[0], row[1])
+
+    def _on_driver(self, work: Callable[[Any], T], retry: bool) -> T:
+        """``work`` on a pooled connection's own driver connection (prebuilt SQL, nothing built
+        per call). A connection found dead while ``work`` ran is discarded; ``retry`` (only for
+        what may safely run twice) runs it once more on another."""
+        for attempt in range(2):
+            with self._translated():
+                proxy = self.engine.raw_connection()
+            try:
+                return work(proxy.driver_connection)
+            except self._driver_errors.Error as err:
+                lost = self.engine.dialect.is_disconnect(err, proxy.driver_connection, None)
+                if lost:
+                    proxy.invalidate(err)
+                    if retry and attempt == 0:
+                        continue
+                if isinstance(err, self._driver_errors.IntegrityError):
+                    raise
+                if lost or isinstance(err, (self._driver_errors.OperationalError, self._driver_errors.InterfaceError)):
+                    raise StorageUnavailable(" ".join(str(err).split())[:200]) from err
+                raise
+            finally:
+                proxy.close()
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def get(self, resource: str, namespace: str, name: str) -> str | None:
         """The stored JSON text of one object, or None."""
@@ -201,70 +227,47 @@ class Store:
         Raises KeyExists when a create finds the name taken, Stale when the object is no
         longer at ``read.rv``; nothing is written then.
         """
-        with self._translated(), self.dialect.write_connection(self.engine) as conn:
-            try:
-                with conn.begin():
-                    result = self._commit(conn, resource, namespace, name, outcome, read)
-            except IntegrityError as err:
-                raise KeyExists(name) from err
+        row = self._render(resource, namespace, name, outcome, read)
+        try:
+            with self._write_lock:
+                rv = self._on_driver(lambda dbapi: self.dialect.write_row(dbapi, row), retry=False)
+        except self._driver_errors.IntegrityError as err:
+            raise KeyExists(name) from err
+        if rv is None:
+            raise Stale(name)
+        outcome.obj["metadata"]["resourceVersion"] = str(rv)
+        result = Result(row.event, outcome.obj, row.body(rv), rv)
         for callback in self.on_commit:
             callback(result.rv)
         return result
 
-    def _commit(self, conn: Connection, resource: str, namespace: str, name: str, outcome: Outcome,
-                read: Stored | None) -> Result:
+    def _render(self, resource: str, namespace: str, name: str, outcome: Outcome, read: Stored | None) -> RowWrite:
+        """Everything a write needs, computed before any lock: the body around its future
+        revision (so encoding happens outside the write lock), the label rows, the event."""
         if read is None and isinstance(outcome, Delete):
             raise ValueError("nothing to delete: the object was not read")
-        rv = conn.execute(
-            update(revision).values(current=revision.c.current + 1).returning(revision.c.current)
-        ).scalar_one()
         obj = outcome.obj
-        obj["metadata"]["resourceVersion"] = str(rv)
-        body = dumps(obj)
-        if len(body) > self.max_object_bytes and not isinstance(outcome, Delete):
-            size = len(body.encode())
+        metadata = obj["metadata"]
+        while True:
+            placeholder = f"ark-rv-{uuid.uuid4().hex}"
+            metadata["resourceVersion"] = placeholder
+            text = dumps(obj)
+            if text.count(placeholder) == 1:  # a body quoting the placeholder gets another one
+                break
+        before, _, after = text.partition(placeholder)
+        if not isinstance(outcome, Delete):
+            size = len(before.encode()) + len(after.encode()) + REVISION_DIGITS
             if size > self.max_object_bytes:
                 raise ObjectTooLarge(size, self.max_object_bytes)
-        key = {"resource": resource, "namespace": namespace, "name": name}
-        where = _where_key(objects, resource, namespace, name)
-        old_labels: dict = {}
-        if read is not None:
-            old_labels = loads(read.body)["metadata"].get("labels") or {}
-            where = and_(where, objects.c.resource_version == read.rv)
-        if isinstance(outcome, Delete):
-            event = DELETED
-            if conn.execute(delete(objects).where(where)).rowcount != 1:
-                raise Stale(name)
-            self._replace_labels(conn, key, None, had_labels=bool(old_labels))
-        elif read is None:
-            event = ADDED
-            conn.execute(insert(objects).values(**key, uid=obj["metadata"]["uid"], resource_version=rv, body=body))
-            self._replace_labels(conn, key, obj["metadata"].get("labels"), had_labels=False)
-        else:
-            event = MODIFIED
-            written = conn.execute(update(objects).where(where).values(uid=obj["metadata"]["uid"],
-                                                                        resource_version=rv, body=body))
-            if written.rowcount != 1:
-                raise Stale(name)
-            new_labels = obj["metadata"].get("labels") or {}
-            if old_labels != new_labels:
-                self._replace_labels(conn, key, new_labels, had_labels=bool(old_labels))
-        conn.execute(
-            insert(changes).values(rv=rv, **key, type=event, body=body, prev_body=read.body if read else None,
-                                   committed_at=int(time.time() * 1000))
-        )
-        self.dialect.notify(conn, rv)
-        return Result(event, obj, body, rv)
-
-    @staticmethod
-    def _replace_labels(conn: Connection, key: dict, new: dict | None, had_labels: bool) -> None:
-        if had_labels:
-            conn.execute(delete(labels).where(_where_key(labels, key["resource"], key["namespace"], key["name"])))
-        if new:
-            conn.execute(
-                insert(labels),
-                [{**key, "key": k, "value": v, "num_value": selectors.label_number(v)} for k, v in new.items()],
-            )
+        old_labels = (loads(read.body)["metadata"].get("labels") or {}) if read is not None else {}
+        new_labels = {} if isinstance(outcome, Delete) else metadata.get("labels") or {}
+        event = DELETED if isinstance(outcome, Delete) else ADDED if read is None else MODIFIED
+        return RowWrite(event=event, resource=resource, namespace=namespace, name=name, uid=metadata["uid"],
+                        before=before, after=after, read_rv=None if read is None else read.rv,
+                        prev_body=None if read is None else read.body,
+                        labels=[(k, v, selectors.label_number(v)) for k, v in new_labels.items()],
+                        relabel=old_labels != new_labels, had_labels=bool(old_labels),
+                        committed_at=int(time.time() * 1000))
 
     # Lists --------------------------------------------------------------------------------
 
