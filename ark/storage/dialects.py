@@ -28,16 +28,14 @@ database's name:
 from __future__ import annotations
 
 import select
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-import gevent
-import gevent.monkey
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -47,7 +45,6 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from ark.observability.metrics import metrics
 
-T = TypeVar("T")
 _WRITE = "ark_write"
 NOTIFY_CHANNEL = "ark_changes"
 
@@ -93,15 +90,6 @@ class RowWrite:
 
     def body(self, rv: int) -> str:
         return f"{self.before}{rv}{self.after}"
-
-
-def off_the_hub(work: Callable[..., T], *args: Any) -> T:
-    """``work(*args)`` in gevent's thread pool when this process runs under gevent, so the hub
-    keeps serving while the call blocks (SQLite waiting for the file lock, fsyncing its WAL);
-    directly otherwise (tests calling the Store from plain threads)."""
-    if gevent.monkey.is_module_patched("threading"):
-        return gevent.get_hub().threadpool.apply(work, args)
-    return work(*args)
 
 
 class Dialect:
@@ -153,6 +141,7 @@ class Dialect:
 class SQLite(Dialect):
     name = "sqlite"
     BUSY_TIMEOUT_MS = 10_000
+    LOCK_RETRY_INITIAL, LOCK_RETRY_MAX = 0.0002, 0.002  # seconds between tries for the write lock
 
     def create_engine(self, settings: Any) -> Engine:
         Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
@@ -196,21 +185,36 @@ class SQLite(Dialect):
         return threading.Lock()
 
     def write_row(self, dbapi: Any, row: RowWrite) -> int | None:
-        rv, waited = off_the_hub(self._transaction, dbapi, row)
-        metrics().sqlite_lock_wait.observe(waited)
-        return rv
-
-    def _transaction(self, dbapi: Any, row: RowWrite) -> tuple[int | None, float]:
         started = time.monotonic()
-        dbapi.execute("BEGIN IMMEDIATE")  # waits (busy timeout) while another process writes
-        waited = time.monotonic() - started
+        self._begin_immediate(dbapi, started + self.BUSY_TIMEOUT_MS / 1000)
+        metrics().sqlite_lock_wait.observe(time.monotonic() - started)
         try:
             rv = self._write(dbapi, row)
         except BaseException:
             dbapi.execute("ROLLBACK")
             raise
         dbapi.execute("ROLLBACK" if rv is None else "COMMIT")
-        return rv, waited
+        return rv
+
+    def _begin_immediate(self, dbapi: Any, deadline: float) -> None:
+        """Take the file's write lock, waiting for another process's writer without blocking
+        the hub: SQLite's own busy handler would sleep inside the call (freezing every request
+        and watch of this worker) in steps growing to 100 ms; here the attempt fails at once
+        and the greenlet sleeps a fraction of a millisecond (gevent's sleep in the workers)."""
+        delay = self.LOCK_RETRY_INITIAL
+        dbapi.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    dbapi.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as err:
+                    if err.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, self.LOCK_RETRY_MAX)
+        finally:
+            dbapi.execute(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
 
     @staticmethod
     def _write(dbapi: Any, row: RowWrite) -> int | None:

@@ -1,11 +1,14 @@
 """The change feed: one greenlet per process that reads the revision log and fans it out.
 
 Truth is the ``changes`` table read by ``rv > cursor``; nothing else carries data. The feed
-wakes on a commit in its own process, on a PostgreSQL NOTIFY (a wake-up only: the payload is
-the revision and is never trusted), and on a timer (the SQLite poll interval, or a safety
-timer on PostgreSQL), then delivers every new row, in revision order, to the subscribers
-whose route (resource, namespace) it concerns. Nothing here blocks on a subscriber: each
-``deliver`` only appends to that watcher's bounded queue.
+wakes on a commit in its own process, on a PostgreSQL NOTIFY or a SQLite peer's datagram
+(``ark.storage.wakeup``), and on a timer (the SQLite poll interval, or a safety timer on
+PostgreSQL), then delivers every new row, in revision order, to the subscribers whose route
+(resource, namespace) it concerns. A wake-up carries the revision it announces: it is only
+used to skip a read when every announced revision is already delivered (the writer's own
+NOTIFY, after its commit woke this feed directly; wake-ups that arrived during a read that
+already returned their rows), never to skip a row, and the timer reads regardless. Nothing here
+blocks on a subscriber: each ``deliver`` only appends to that watcher's bounded queue.
 
 The LISTEN connection is re-opened with backoff when it drops (``pg_terminate_backend``, a
 restart, a network cut noticed by the periodic re-LISTEN); reconnecting wakes the reader,
@@ -36,6 +39,7 @@ from ark.machinery import codec
 from ark.observability.metrics import metrics
 from ark.storage.dialects import NOTIFY_CHANNEL
 from ark.storage.store import Store, history_complete_after
+from ark.storage.wakeup import Wakeups
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -158,8 +162,11 @@ class ChangeFeed:
         self._peak = 0  # the most subscribers since memory was last given back
         self._rewind_checked = 0.0
         self._wake = gevent.event.Event()
+        self._announced = 0  # the newest revision a commit, NOTIFY or peer announced
+        self._force = False  # the next wake-up reads even if nothing new was announced
         self._greenlet: gevent.Greenlet | None = None
         self._listener: gevent.Greenlet | None = None
+        self._wakeups: Wakeups | None = None
         store.on_commit.append(self._committed)
         _FEEDS.add(self)
 
@@ -182,16 +189,32 @@ class ChangeFeed:
             self._greenlet = gevent.spawn(self._run)
             if self.store.dialect.notifies:
                 self._listener = gevent.spawn(self._listen)
+            elif self.store.engine.url.database:
+                self._listener = self._open_wakeups(self.store.engine.url.database)
 
     def stop(self) -> None:
         for greenlet in (self._greenlet, self._listener):
             if greenlet is not None:
                 greenlet.kill(block=False)
         self._greenlet = self._listener = None
+        if self._wakeups is not None:
+            self._wakeups.close()
+            self._wakeups = None
 
     def _committed(self, rv: int) -> None:
+        self._announce(rv)
+        if self._wakeups is not None:
+            self._wakeups.send(rv)
+
+    def _announce(self, rv: int) -> None:
+        self._announced = max(self._announced, rv)
         if self._cursor is None or rv > self._cursor:
             self._wake.set()
+
+    def _wake_to_read(self) -> None:
+        """Read on the next wake-up whatever was announced (a reconnect may have missed some)."""
+        self._force = True
+        self._wake.set()
 
     # Subscribers ---------------------------------------------------------------------------
 
@@ -236,8 +259,11 @@ class ChangeFeed:
     def _run(self) -> None:
         interval = self.safety_interval if self.store.dialect.notifies else self.poll_interval
         while True:
-            self._wake.wait(timeout=interval)
+            woken = self._wake.wait(timeout=interval)
             self._wake.clear()
+            if woken and not self._force and self._announced <= self.cursor:
+                continue  # everything announced is delivered: the read would find nothing
+            self._force = False
             try:
                 self.catch_up()
             except Exception:  # the feed must outlive a database outage: log, pause, retry from the cursor
@@ -339,7 +365,7 @@ class ChangeFeed:
                     log.warning("change feed: LISTEN connection re-established after %.1fs; catching up from "
                                 "revision %d", time.monotonic() - lost_since, self.cursor)
                 lost_since = None
-                self._wake.set()  # catch up on whatever was committed while not listening
+                self._wake_to_read()  # catch up on whatever was committed while not listening
                 backoff = BACKOFF_INITIAL
                 self._hold(dbapi)
             except gevent.GreenletExit:
@@ -353,7 +379,7 @@ class ChangeFeed:
                 log.warning("change feed: LISTEN connection lost (%s); reconnecting in %.1fs",
                             " ".join(str(err).split()) or type(err).__name__, backoff)
                 self._discard(connection)
-                self._wake.set()  # the safety timer would too; read now in case the NOTIFY was missed
+                self._wake_to_read()  # the safety timer would too; read now in case the NOTIFY was missed
                 gevent.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
@@ -364,8 +390,12 @@ class ChangeFeed:
             gevent.select.select([dbapi], [], [], max(0.0, next_check - time.monotonic()))
             dbapi.poll()  # raises OperationalError when the backend is gone
             if dbapi.notifies:
+                payloads = [notify.payload for notify in dbapi.notifies]
                 dbapi.notifies.clear()
-                self._wake.set()
+                if all(payload.isdigit() for payload in payloads):
+                    self._announce(max(int(payload) for payload in payloads))
+                else:
+                    self._wake_to_read()
             if time.monotonic() >= next_check:
                 # A silently dead TCP connection never becomes readable: a round trip proves it is
                 # alive. Re-LISTEN (a no-op) keeps the backend's last query recognisable.
@@ -373,6 +403,32 @@ class ChangeFeed:
                 with timeout, dbapi.cursor() as cursor:
                     cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 next_check = time.monotonic() + LISTEN_CHECK_INTERVAL
+
+    # SQLite wake-ups ------------------------------------------------------------------------
+
+    def _open_wakeups(self, database_path: str) -> gevent.Greenlet | None:
+        wakeups = Wakeups(database_path)
+        try:
+            wakeups.open()
+        except OSError as err:  # e.g. a read-only temporary directory: the poll still delivers
+            log.warning("change feed: no wake-ups from other processes (%s); polling every %.3gs",
+                        err, self.poll_interval)
+            return None
+        self._wakeups = wakeups
+        return gevent.spawn(self._receive, wakeups)
+
+    def _receive(self, wakeups: Wakeups) -> None:
+        """Each datagram from another process's commit wakes the reader."""
+        while True:
+            try:
+                rv = wakeups.receive()
+            except OSError:  # closed under us (stop), or a transient error: the poll covers it
+                gevent.sleep(self.poll_interval)
+                continue
+            if rv is None:
+                self._wake_to_read()
+            else:
+                self._announce(rv)
 
     @staticmethod
     def _discard(connection: Any) -> None:

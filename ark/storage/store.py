@@ -155,6 +155,10 @@ class Store:
             if self.dialect.unavailable(err):
                 raise StorageUnavailable(" ".join(str(getattr(err, "orig", err) or err).split())[:200]) from err
             raise
+        except self._driver_errors.Error as err:  # the driver's own, from a raw connection (or its checkout)
+            if isinstance(err, (self._driver_errors.OperationalError, self._driver_errors.InterfaceError)):
+                raise StorageUnavailable(" ".join(str(err).split())[:200]) from err
+            raise
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -197,21 +201,16 @@ class Store:
         for attempt in range(2):
             with self._translated():
                 proxy = self.engine.raw_connection()
-            try:
-                return work(proxy.driver_connection)
-            except self._driver_errors.Error as err:
-                lost = self.engine.dialect.is_disconnect(err, proxy.driver_connection, None)
-                if lost:
+                try:
+                    return work(proxy.driver_connection)
+                except self._driver_errors.Error as err:
+                    if not self.engine.dialect.is_disconnect(err, proxy.driver_connection, None):
+                        raise
                     proxy.invalidate(err)
-                    if retry and attempt == 0:
-                        continue
-                if isinstance(err, self._driver_errors.IntegrityError):
-                    raise
-                if lost or isinstance(err, (self._driver_errors.OperationalError, self._driver_errors.InterfaceError)):
-                    raise StorageUnavailable(" ".join(str(err).split())[:200]) from err
-                raise
-            finally:
-                proxy.close()
+                    if not retry or attempt == 1:
+                        raise
+                finally:
+                    proxy.close()
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     def get(self, resource: str, namespace: str, name: str) -> str | None:
@@ -356,11 +355,11 @@ class Store:
         floor = min(oldest_kept, current - keep_revisions) + 1
         if floor <= compacted:
             return 0
-        with self.dialect.write_connection(self.engine) as conn, conn.begin():
+        with self._write_lock, self.dialect.write_connection(self.engine) as conn, conn.begin():
             conn.execute(update(revision).where(revision.c.compacted < floor).values(compacted=floor))
         removed = 0
         while True:
-            with self.dialect.write_connection(self.engine) as conn, conn.begin():
+            with self._write_lock, self.dialect.write_connection(self.engine) as conn, conn.begin():
                 ids = [rv for (rv,) in conn.execute(
                     select(changes.c.rv).where(changes.c.rv < floor).order_by(changes.c.rv).limit(batch))]
                 if ids:

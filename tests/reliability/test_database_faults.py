@@ -17,6 +17,7 @@ import time
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from ark.storage.tables import changes
@@ -262,6 +263,50 @@ def test_sqlite_lock_held_by_another_process(sqlite_server):
         holder.wait()
     assert [i["metadata"]["name"] for i in session.get(url).json()["items"]] == ["existing", "waited"]
     session.close()
+
+
+def _connections_in_use(server) -> float:
+    with server.session() as session:
+        text = session.get(server.url + "/metrics", headers={"Connection": "close"}, timeout=30).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "ark_storage_pool_connections" and sample.labels.get("state") == "in_use")
+
+
+@pytest.fixture
+def sqlite_one_worker(tmp_path_factory):
+    with fresh_database("sqlite", tmp_path_factory) as database:
+        server = start_server(database, tmp_path_factory.mktemp("locked-1"), workers=1)
+        yield database, server
+        stop_server(server)
+
+
+def test_a_write_waiting_for_the_lock_does_not_stall_its_worker(sqlite_one_worker):
+    """While one worker's write waits for another process's lock, that same worker (the only
+    one) answers reads: the wait yields to the other greenlets instead of sleeping in SQLite."""
+    database, server = sqlite_one_worker
+    session = server.session()
+    url = f"{server.url}{GROUP_VERSION}/namespaces/locked/queries"
+    assert session.post(url, json=query("existing")).status_code == 201
+    holder = _hold_lock(database, 5)
+    writer = server.session()
+    answers: list[requests.Response] = []
+    thread = threading.Thread(target=lambda: answers.append(writer.post(url, json=query("waited"), timeout=60)))
+    try:
+        thread.start()
+        while _connections_in_use(server) < 1:  # the write holds its connection while it waits
+            time.sleep(0.01)
+        for _ in range(10):
+            assert session.get(f"{url}/existing", timeout=30).status_code == 200
+            assert session.get(url, timeout=30).status_code == 200
+        assert not answers and holder.poll() is None, "the reads were answered while the write waited"
+        thread.join(60)
+        assert answers[0].status_code == 201, answers[0].text
+    finally:
+        holder.kill()
+        holder.wait()
+        thread.join(60)
+        writer.close()
+        session.close()
 
 
 @pytest.mark.soak

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 
+import psycopg2
 import pytest
 from sqlalchemy import select
 
 from ark.machinery.selectors import parse_field_selector, parse_label_selector
-from ark.storage.store import Compacted, Delete, KeyExists, ListQuery, Stale, Write
+from ark.storage.store import Compacted, Delete, KeyExists, ListQuery, Stale, StorageUnavailable, Write
 from ark.storage.tables import changes, labels, objects
+from tests.harness import POSTGRES
 
 RESOURCE = "queries.ark.mckinsey.com"
 
@@ -243,3 +246,83 @@ def test_compaction_keeps_the_newest_revisions(store):
 def test_compaction_within_the_retention_window_keeps_everything(store):
     create(store, query("a"))
     assert store.compact(retention_seconds=900, keep_revisions=0) == 0
+
+
+def _backend_pid(store) -> int:
+    """The backend of the connection the pool hands out next (the one just returned)."""
+    proxy = store.engine.raw_connection()
+    try:
+        return proxy.driver_connection.get_backend_pid()
+    finally:
+        proxy.close()
+
+
+def _terminate(pid: int) -> None:
+    """pg_terminate_backend, waiting until the backend is gone."""
+    admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **POSTGRES)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            while True:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+                if cursor.fetchone()[0] == 0:
+                    return
+                time.sleep(0.01)
+    finally:
+        admin.close()
+
+
+def test_a_pooled_connection_terminated_while_idle_is_replaced_without_an_error(store):
+    """No pre-ping round trip: a backend that was terminated has said so on its socket, and the
+    pool connects afresh before reads and writes use it."""
+    if store.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL backend is terminated")
+    create(store, query("a"))
+    dead = _backend_pid(store)
+    _terminate(dead)
+    assert create(store, query("b")).rv == 2  # a write is never retried: the pool must not hand out the dead one
+    assert store.read(RESOURCE, "default", "a").rv == 1
+    assert _backend_pid(store) != dead
+
+
+def test_a_read_whose_connection_dies_under_it_runs_once_more(store, monkeypatch):
+    """The backend is terminated after the pool checked the connection, as the read runs: the
+    read is retried once, on a new connection, and answers."""
+    if store.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL backend is terminated")
+    create(store, query("a"))
+    real_read_row = store.dialect.read_row
+    used: list[int] = []
+
+    def terminated_first(dbapi, *key):
+        used.append(dbapi.get_backend_pid())
+        if len(used) == 1:
+            _terminate(used[0])
+        return real_read_row(dbapi, *key)
+
+    monkeypatch.setattr(store.dialect, "read_row", terminated_first)
+    assert store.read(RESOURCE, "default", "a").rv == 1
+    assert len(used) == 2 and used[0] != used[1]
+
+
+def test_a_write_whose_connection_dies_under_it_is_unavailable_not_retried(store, monkeypatch):
+    """A write cut off mid-statement may or may not have committed: it is not run again (a retry
+    could answer 409 for the write's own success); the caller gets StorageUnavailable (503)."""
+    if store.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL backend is terminated")
+    real_write_row = store.dialect.write_row
+    calls: list[int] = []
+
+    def terminated(dbapi, row):
+        calls.append(1)
+        _terminate(dbapi.get_backend_pid())
+        return real_write_row(dbapi, row)
+
+    monkeypatch.setattr(store.dialect, "write_row", terminated)
+    with pytest.raises(StorageUnavailable):
+        create(store, query("a"))
+    assert calls == [1]
+    monkeypatch.undo()
+    assert store.get(RESOURCE, "default", "a") is None
+    assert create(store, query("a")).rv == 1
