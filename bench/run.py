@@ -314,8 +314,8 @@ class DriverRun:
             "update": ("update", {"path": path, "body": self.bodies["update"], "data": pool}, "updates/s"),
             "merge": ("patch", {"path": path, "body": self.bodies["merge"], "data": names,
                                 "type": objects.MERGE_PATCH}, "merge patches/s"),
-            "apply": ("patch", {"path": path, "body": self.bodies["apply"], "data": names,
-                                "type": objects.APPLY_PATCH, "query": f"fieldManager={objects.FIELD_MANAGER}"},
+            "apply": ("patch", {"path": path, "body": self.bodies["apply"], "data": names, "type": objects.APPLY_PATCH,
+                                "query": f"fieldManager={objects.FIELD_MANAGER}&force=true"},  # see README
                       "server-side applies/s"),
         }
         for scenario, (script, args, label) in runs.items():

@@ -11,12 +11,16 @@ database's name:
   terminated (``pg_terminate_backend``, a restart) has sent its goodbye, so the socket of a dead
   idle connection is readable, and the pool replaces it.
 * **single-row statements**: a get and a write run as prebuilt SQL text on the driver's own
-  connection (no SQLAlchemy statement building, no transaction for a read). A SQLite write is
-  ``BEGIN IMMEDIATE`` (the lock is taken at once, so a transaction never fails half-way on a lock
-  upgrade), four short statements, ``COMMIT``; a PostgreSQL write is one autocommitted statement
-  whose CTEs lock the object's row, then bump the revision row, write the object, its labels and
-  its change-log row and NOTIFY, so the revision row (which serializes writers) is held only for
-  the rest of that statement and its commit.
+  connection (no SQLAlchemy statement building, no transaction for a read). A PostgreSQL write
+  is one autocommitted statement whose CTEs lock the object's row, then bump the revision row,
+  write the object, its labels and its change-log row and NOTIFY, so the revision row (which
+  serializes writers) is held only for the rest of that statement and its commit.
+* **SQLite writes** are grouped (``write_rows``): the writes of a process that queue while one
+  of them holds the process's write lock are committed together, ``BEGIN IMMEDIATE`` (the file
+  lock is taken at once, so a transaction never fails half-way on a lock upgrade), a savepoint
+  and four short statements per write, one ``COMMIT``. Waiting for another process's lock
+  yields to the other greenlets, and the statements and the COMMIT's fsync run in gevent's
+  thread pool, so the worker keeps serving meanwhile and the next group forms.
 * **snapshots**: a list that must see one state runs REPEATABLE READ on PostgreSQL; SQLite's
   deferred transaction already reads one snapshot.
 * **workers**: psycopg2 must wait through gevent (psycogreen) in every forked worker.
@@ -31,11 +35,14 @@ import select
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import gevent
+import gevent.monkey
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -45,6 +52,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from ark.observability.metrics import metrics
 
+T = TypeVar("T")
 _WRITE = "ark_write"
 NOTIFY_CHANNEL = "ark_changes"
 
@@ -92,12 +100,22 @@ class RowWrite:
         return f"{self.before}{rv}{self.after}"
 
 
+def off_the_hub(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in gevent's thread pool when this process runs under gevent, so the hub
+    keeps serving while the call blocks; directly otherwise (the Store called from plain threads)."""
+    if gevent.monkey.is_module_patched("threading"):
+        return gevent.get_hub().threadpool.apply(work, args)
+    return work(*args)
+
+
 class Dialect:
     """The database-specific half of the storage layer."""
 
     name: ClassVar[str]
     #: Whether writers can wake the feeds of other processes (LISTEN/NOTIFY).
     notifies: ClassVar[bool] = False
+    #: Whether a process's concurrent writes are committed together (``write_rows``).
+    groups_writes: ClassVar[bool] = False
 
     def create_engine(self, settings: Any) -> Engine:
         raise NotImplementedError
@@ -122,8 +140,15 @@ class Dialect:
         return nullcontext()
 
     def write_row(self, dbapi: Any, row: RowWrite) -> int | None:
-        """Commit ``row``: its revision, or None when the object is no longer at ``row.read_rv``
-        (nothing written). A create of a taken name raises the driver's IntegrityError."""
+        """Commit ``row`` (dialects that do not group writes): its revision, or None when the
+        object is no longer at ``row.read_rv`` (nothing written). A create of a taken name raises
+        the driver's IntegrityError."""
+        raise NotImplementedError
+
+    def write_rows(self, dbapi: Any, take: Callable[[], list[RowWrite]]) -> list[int | None]:
+        """Commit, in one transaction, the rows ``take()`` hands out once the write lock is held
+        (dialects that group writes): each row's revision, or None where its precondition failed
+        (the name was taken, or the object is no longer at ``read_rv``) and it wrote nothing."""
         raise NotImplementedError
 
     def prepare_worker(self) -> None:
@@ -140,6 +165,7 @@ class Dialect:
 
 class SQLite(Dialect):
     name = "sqlite"
+    groups_writes = True
     BUSY_TIMEOUT_MS = 10_000
     LOCK_RETRY_INITIAL, LOCK_RETRY_MAX = 0.0002, 0.002  # seconds between tries for the write lock
 
@@ -184,17 +210,34 @@ class SQLite(Dialect):
         # Created in the worker, after gevent patched threading: a greenlet lock there.
         return threading.Lock()
 
-    def write_row(self, dbapi: Any, row: RowWrite) -> int | None:
+    def write_rows(self, dbapi: Any, take: Callable[[], list[RowWrite]]) -> list[int | None]:
         started = time.monotonic()
         self._begin_immediate(dbapi, started + self.BUSY_TIMEOUT_MS / 1000)
         metrics().sqlite_lock_wait.observe(time.monotonic() - started)
         try:
-            rv = self._write(dbapi, row)
+            rows = take()  # taken now: the writes queued while the lock was awaited come along
+            return off_the_hub(self._apply, dbapi, rows)
         except BaseException:
-            dbapi.execute("ROLLBACK")
+            if dbapi.in_transaction:
+                dbapi.execute("ROLLBACK")
             raise
-        dbapi.execute("ROLLBACK" if rv is None else "COMMIT")
-        return rv
+
+    def _apply(self, dbapi: Any, rows: list[RowWrite]) -> list[int | None]:
+        """The rows' statements and the COMMIT (its fsync): in a thread, while the hub serves
+        the requests that will form the next group."""
+        results: list[int | None] = []
+        for row in rows:
+            dbapi.execute("SAVEPOINT ark_write")  # each row succeeds or fails alone
+            try:
+                rv = self._write(dbapi, row)
+            except sqlite3.IntegrityError:  # a create of a taken name
+                rv = None
+            if rv is None:
+                dbapi.execute("ROLLBACK TO ark_write")
+            dbapi.execute("RELEASE ark_write")
+            results.append(rv)
+        dbapi.execute("COMMIT")
+        return results
 
     def _begin_immediate(self, dbapi: Any, deadline: float) -> None:
         """Take the file's write lock, waiting for another process's writer without blocking

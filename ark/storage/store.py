@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from ark.storage.tables import changes, labels, objects, revision
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 #: A body's size is checked before its revision is known: the revision counts as this many digits.
 REVISION_DIGITS = 19
+#: The most writes one group commit takes (the others wait for the next).
+GROUP_LIMIT = 64
 T = TypeVar("T")
 
 
@@ -133,6 +136,16 @@ def _where_key(table: Any, resource: str, namespace: str, name: str) -> Any:
     return and_(table.c.resource == resource, table.c.namespace == namespace, table.c.name == name)
 
 
+@dataclass(eq=False)
+class _Queued:
+    """A write waiting in its process's group commit, and then its outcome."""
+
+    row: RowWrite
+    done: bool = False
+    rv: int | None = None
+    error: BaseException | None = None
+
+
 @dataclass
 class Store:
     engine: Engine
@@ -144,6 +157,7 @@ class Store:
     def __post_init__(self) -> None:
         self.dialect = dialect_of(self.engine)
         self._write_lock = self.dialect.write_lock()
+        self._queue: deque[_Queued] = deque()  # writes waiting for the group commit (dialect.groups_writes)
         self._driver_errors: Any = self.engine.dialect.loaded_dbapi
 
     @contextmanager
@@ -227,18 +241,55 @@ class Store:
         longer at ``read.rv``; nothing is written then.
         """
         row = self._render(resource, namespace, name, outcome, read)
-        try:
-            with self._write_lock:
-                rv = self._on_driver(lambda dbapi: self.dialect.write_row(dbapi, row), retry=False)
-        except self._driver_errors.IntegrityError as err:
-            raise KeyExists(name) from err
+        rv = self._write_grouped(row) if self.dialect.groups_writes else self._write_one(row)
         if rv is None:
-            raise Stale(name)
+            raise KeyExists(name) if read is None else Stale(name)
         outcome.obj["metadata"]["resourceVersion"] = str(rv)
         result = Result(row.event, outcome.obj, row.body(rv), rv)
         for callback in self.on_commit:
             callback(result.rv)
         return result
+
+    def _write_one(self, row: RowWrite) -> int | None:
+        try:
+            return self._on_driver(lambda dbapi: self.dialect.write_row(dbapi, row), retry=False)
+        except self._driver_errors.IntegrityError:
+            return None  # a create of a taken name
+
+    def _write_grouped(self, row: RowWrite) -> int | None:
+        """Group commit: the writes of this process that wait for the write lock at the same
+        time are committed by whichever of them gets it first, in one transaction (one wait
+        for another process's lock, one fsync), each in its own savepoint. A write is answered
+        only once that transaction committed, so an acknowledged write is durable as before."""
+        mine = _Queued(row)
+        self._queue.append(mine)
+        while not mine.done:
+            with self._write_lock:
+                if not mine.done:
+                    self._commit_queued(mine)
+        if mine.error is not None:
+            raise mine.error
+        return mine.rv
+
+    def _commit_queued(self, mine: _Queued) -> None:
+        taken: list[_Queued] = []
+
+        def take() -> list[RowWrite]:
+            while self._queue and len(taken) < GROUP_LIMIT:
+                taken.append(self._queue.popleft())
+            return [queued.row for queued in taken]
+
+        try:
+            results = self._on_driver(lambda dbapi: self.dialect.write_rows(dbapi, take), retry=False)
+        except BaseException as err:
+            if not taken:  # failed before the lock was held (e.g. its wait timed out): only this write fails
+                self._queue.remove(mine)
+                raise
+            for queued in taken:  # nothing of theirs was committed
+                queued.error, queued.done = err, True
+            return
+        for queued, rv in zip(taken, results, strict=True):
+            queued.rv, queued.done = rv, True
 
     def _render(self, resource: str, namespace: str, name: str, outcome: Outcome, read: Stored | None) -> RowWrite:
         """Everything a write needs, computed before any lock: the body around its future

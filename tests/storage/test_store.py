@@ -326,3 +326,45 @@ def test_a_write_whose_connection_dies_under_it_is_unavailable_not_retried(store
     monkeypatch.undo()
     assert store.get(RESOURCE, "default", "a") is None
     assert create(store, query("a")).rv == 1
+
+
+def test_writes_committed_together_keep_their_own_outcomes(store):
+    """SQLite's group commit: writes that queue while the write lock is held are committed by
+    one transaction, each in its own savepoint: a taken name and a stale read fail alone, the
+    others commit, and the revisions stay dense and in log order."""
+    if not store.dialect.groups_writes:
+        pytest.skip("this database does not group writes")
+    create(store, query("taken"))
+    create(store, query("changed"))
+    stale_read = store.read(RESOURCE, "default", "changed")
+    relabel(store, "changed", x="1")
+    stale = stale_read.obj()
+    stale["metadata"]["labels"] = {"y": "2"}
+    writes = {
+        "new": lambda: create(store, query("new")),
+        "taken": lambda: create(store, query("taken")),
+        "stale": lambda: store.commit(RESOURCE, "default", "changed", Write(stale), stale_read),
+        "other": lambda: create(store, query("other")),
+    }
+    outcomes: dict[str, str] = {}
+
+    def run(label: str) -> None:
+        try:
+            outcomes[label] = f"rv {writes[label]().rv}"
+        except (KeyExists, Stale) as err:
+            outcomes[label] = type(err).__name__
+
+    with store._write_lock:  # every write queues behind it, then one of them commits them all
+        threads = [threading.Thread(target=run, args=(label,)) for label in writes]
+        for thread in threads:
+            thread.start()
+        while len(store._queue) < len(writes):
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes.values()) == ["KeyExists", "Stale", "rv 4", "rv 5"]
+    assert (outcomes["taken"], outcomes["stale"]) == ("KeyExists", "Stale")
+    assert store.revisions()[0] == 5
+    with store.engine.connect() as conn:
+        assert conn.execute(select(changes.c.rv).order_by(changes.c.rv)).scalars().all() == [1, 2, 3, 4, 5]
+        assert conn.execute(select(labels.c.key).where(labels.c.name == "changed")).scalars().all() == ["x"]
