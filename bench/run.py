@@ -433,8 +433,6 @@ class DriverRun:
         try:
             ark.call("open", path=self._fanout_watch(), count=small)
             base.call("open", path="/stream", count=small)
-            ark.call("triggers", workers=None)
-            base.call("triggers", workers=self.baseline.workers())
             self._fanout_rounds(ark, base, "small", small)
             self._idle_memory(ark, base, small, large)
             self._fanout_rounds(ark, base, "large", large)
@@ -458,6 +456,10 @@ class DriverRun:
     def _fanout_rounds(self, ark: FanoutProcess, base: FanoutProcess, size: str, watchers: int) -> None:
         assert self.baseline is not None
         for r in self.rounds():
+            # Fresh trigger connections for every round: one kept idle while thousands of watches
+            # open would be closed by the server's --read-header-timeout before it fires.
+            ark.call("triggers", workers=None)
+            base.call("triggers", workers=self.baseline.workers())
             name = f"fan-{size}-{r}"
             create = {"method": "POST", "path": objects.collection(objects.FANOUT_NS),
                       "body": objects.dumps(objects.query(name))}
