@@ -59,6 +59,8 @@ class Wakeups:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
             self.path = None
+            with contextlib.suppress(OSError):  # the last process of this database leaves no directory behind
+                self.directory.rmdir()
 
     def receive(self) -> int | None:
         """Wait (yielding to other greenlets) for the next wake-up: the revision it announces, or
