@@ -276,6 +276,7 @@ def _connections_in_use(server) -> float:
 def sqlite_one_worker(tmp_path_factory):
     with fresh_database("sqlite", tmp_path_factory) as database:
         server = start_server(database, tmp_path_factory.mktemp("locked-1"), workers=1)
+        create_namespace(server, "locked")
         yield database, server
         stop_server(server)
 

@@ -10,6 +10,7 @@ from watchkit import Stream, client_session, collection, create, list_rv
 
 from ark.storage.wakeup import Wakeups
 from tests.conftest import fresh_database, start_server, stop_server
+from tests.harness import create_namespace
 
 POLL = "600"  # seconds: the poll cannot deliver anything while these tests wait
 WAIT = 60.0
@@ -28,6 +29,7 @@ def two_servers(tmp_path_factory):
 
 def test_a_commit_in_another_process_wakes_the_watch_at_once(two_servers, namespace):
     watched, writer = two_servers
+    create_namespace(watched, namespace)  # one database: the other server sees it too
     with client_session(watched) as reads, client_session(writer) as writes:
         start = list_rv(reads, watched.url, namespace)
         stream = Stream(client_session(watched), collection(watched.url, namespace),
