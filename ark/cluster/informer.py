@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import gevent
 
+from ark.background import Background
 from ark.cluster.client import ClusterClient, ClusterError
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class _Expired(Exception):
     """The watch's revision is too old (410): list again."""
 
 
-class Reflector:
+class Reflector(Background):
     def __init__(self, client: ClusterClient, path: str, what: str, on_replace: Callable[[list[Object]], None],
                  on_event: Callable[[str, Object], None], field_selector: str = "",
                  watch_seconds: int = WATCH_SECONDS) -> None:
@@ -45,16 +46,6 @@ class Reflector:
         self.synced = False  # listed once: the copy is usable (and stays so through later failures)
         self.error: str | None = None  # the last failure while not synced, for /readyz and messages
         self.lists = 0
-        self._greenlet: gevent.Greenlet | None = None
-
-    def start(self) -> None:
-        if self._greenlet is None:
-            self._greenlet = gevent.spawn(self._run)
-
-    def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
-            self._greenlet = None
 
     def _url(self, **query: Any) -> str:
         params = {"fieldSelector": self.field_selector} if self.field_selector else {}

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import gevent
 import gevent.event
 
+from ark.background import Background
 from ark.controllers.events import EventExpiry
 from ark.controllers.garbagecollector import GarbageCollector
 from ark.controllers.leader import Leadership
@@ -66,7 +67,7 @@ class _Subscription:
         self.sink.wake.set()
 
 
-class Controllers:
+class Controllers(Background):
     def __init__(self, store: Store, resources: ResourceStore, feed: ChangeFeed, kinds: Iterable[Kind],
                  event_ttl: float) -> None:
         self.store = store
@@ -83,16 +84,9 @@ class Controllers:
         #: Work items and the monotonic time before which each is not retried.
         self.pending: dict[Item, float] = {}
         self.failures: dict[Item, int] = {}
-        self._greenlet: gevent.Greenlet | None = None
-
-    def start(self) -> None:
-        if self._greenlet is None:
-            self._greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
-            self._greenlet = None
+        super().stop()
         self.leadership.release()
 
     def deliver(self, change: Change) -> bool:

@@ -35,6 +35,7 @@ import gevent
 import gevent.event
 import gevent.select
 
+from ark.background import Background
 from ark.machinery import codec
 from ark.observability.metrics import metrics
 from ark.storage.dialects import NOTIFY_CHANNEL
@@ -438,7 +439,7 @@ class ChangeFeed:
             connection.invalidate()  # never back to the pool: it may be mid-query or broken
 
 
-class Compactor:
+class Compactor(Background):
     """Trims the change log on a timer: older than ``retention`` seconds, never the newest
     ``keep`` revisions (``Store.compact`` works in bounded batches and raises the floor first).
 
@@ -451,16 +452,6 @@ class Compactor:
         self.retention = retention
         self.keep = keep
         self.interval = interval
-        self._greenlet: gevent.Greenlet | None = None
-
-    def start(self) -> None:
-        if self._greenlet is None:
-            self._greenlet = gevent.spawn(self._run)
-
-    def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
-            self._greenlet = None
 
     def _run(self) -> None:
         gevent.sleep(random.uniform(0, self.interval))
