@@ -52,8 +52,8 @@ dev: venv ## migrate and serve on SQLite data/ark.db at https://127.0.0.1:8443 (
 	@echo ""
 	$(PYTHON) -m ark serve $(DEV_FLAGS) $(ARGS)
 
-test: venv ## run the whole test suite (two processes: the SQLite tests in one, the PostgreSQL ones in the other)
-	$(PYTHON) -m pytest -q -n 2 --dist loadgroup tests
+test: venv ## run the whole test suite (four processes: each database's tests in two halves, see tests/conftest.py)
+	$(PYTHON) -m pytest -q -n 4 --dist loadgroup tests
 
 soak: venv ## the load-style tests at full size and the long-only ones: 10 SIGKILL storms, 1,000 slowloris, thousands of watches (ARK_SOAK=1)
 	ARK_SOAK=1 $(PYTHON) -m pytest -q -s -n 2 --dist loadgroup tests/reliability tests/watch

@@ -59,10 +59,16 @@ def soak(short: int, long: int) -> int:
     (``ARK_SOAK=1``)."""
     return long if SOAK else short
 
+#: The test folders whose tests of one database share a worker process; the other folders' tests
+#: of that database share another (two groups per database of about equal length).
+FIRST_HALF = frozenset({"reliability", "watch", "security", "cli", "controllers", "storage"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``), all the tests of one database run
-    in one worker process, so each worker starts the servers of one database only. Tests marked
-    ``soak`` (long variants) run only under ``make soak``."""
+    """Under ``pytest -n 4 --dist loadgroup`` (``make test``), the tests of one database and one
+    half of the folders run in one worker process, so each worker starts the servers of one
+    database only, and the two databases' tests run two by two. Tests marked ``soak`` (long
+    variants) run only under ``make soak``."""
     skip = pytest.mark.skip(reason="a long variant: `make soak` runs it")
     for item in items:
         if not SOAK and "soak" in item.keywords:
@@ -70,7 +76,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         driver = next((params[name] for name in ("database", "store_database", "delegated") if name in params), None)
         if driver is not None:
-            item.add_marker(pytest.mark.xdist_group(driver))
+            folder = item.path.relative_to(REPO / "tests").parts[0]
+            item.add_marker(pytest.mark.xdist_group(f"{driver}-{'a' if folder in FIRST_HALF else 'b'}"))
 
 
 def shared_dir(*parts: str) -> Path:

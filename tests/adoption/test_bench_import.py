@@ -10,7 +10,7 @@ from bench.bench_import import manifests
 from tests.conftest import REPO
 
 
-@pytest.mark.xdist_group("sqlite")  # make test: beside the other SQLite tests (see tests/conftest.py)
+@pytest.mark.xdist_group("sqlite-b")  # make test: beside the other SQLite tests of its half (tests/conftest.py)
 def test_bench_import_smoke() -> None:
     result = subprocess.run([sys.executable, "-m", "bench.bench_import", "--objects", "30", "--driver", "sqlite"],
                             cwd=REPO, capture_output=True, text=True, timeout=300, check=False)

@@ -38,7 +38,7 @@ def wrk_or_skip() -> None:
         pytest.skip("wrk is not installed (`make wrk`)")
 
 
-@pytest.mark.xdist_group("sqlite")  # make test: beside the other SQLite tests (see tests/conftest.py)
+@pytest.mark.xdist_group("sqlite-b")  # make test: beside the other SQLite tests of its half (tests/conftest.py)
 def test_every_scenario_reports_finite_figures(tmp_path):
     wrk_or_skip()
     result = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--driver", "sqlite", "--out", str(tmp_path)],
@@ -83,7 +83,7 @@ def _rows_of(settings, namespace: str, name: str) -> dict:
     return {"object": row, "labels": sorted(label_rows), "change": change, "current": current}
 
 
-@pytest.mark.parametrize("driver", [pytest.param(d, marks=pytest.mark.xdist_group(d)) for d in DRIVERS])
+@pytest.mark.parametrize("driver", [pytest.param(d, marks=pytest.mark.xdist_group(f"{d}-b")) for d in DRIVERS])
 def test_seeded_rows_are_the_rows_the_server_writes(driver, tmp_path_factory, tmp_path):
     namespace = "seed-check"
     path = bench_objects.collection(namespace)
