@@ -132,7 +132,11 @@ class Importer:
         kind = namespace_kind.KIND
         for name in sorted({entry.namespace for entry in batch.entries if entry.namespace}):
             if self.resources.lookup.get(kind, "", name) is None:
-                self.resources.create(kind, "", namespace_kind.manifest(name), WriteContext())
+                try:
+                    self.resources.create(kind, "", namespace_kind.manifest(name), WriteContext())
+                except ApiError as err:
+                    if err.reason != "AlreadyExists":  # created meanwhile (a server, another import): fine
+                        raise
 
     def _prune(self, batch: Batch, scope: PruneScope, report: Report) -> None:
         keep = {(e.kind.resource, e.namespace, e.name) for e in batch.entries}
