@@ -61,8 +61,11 @@ def test_readyz_answers_as_soon_as_a_worker_has_started(database, auth_mode, pki
             server = stack.enter_context(delegated_server(database, tmp_path, pki, tuple(LOG_FLAGS),
                                                           wait=False)).server
         _poll_until_ready(server)
+        # The first worker can be ready before the master has forked the second (gunicorn spaces
+        # its forks by up to 0.1 s): wait for both boots as well as the probe's line.
         wait_for_log(server, lambda records: [r for r in records if r.get("logger") == "ark.request"
-                                              and r["uri"] == "/readyz" and r["code"] == 200])
+                                              and r["uri"] == "/readyz" and r["code"] == 200]
+                     and sum(r["msg"].startswith("Booting worker with pid: ") for r in records) == 2)
         records = json_log(server)
 
     booted = {r["pid"]: i for i, r in enumerate(records) if r["msg"].startswith("Booting worker with pid: ")}
