@@ -37,14 +37,15 @@ def _health(path: str) -> bool:
 def _source_ips() -> list[str]:
     """kube-apiserver's order: X-Forwarded-For, else X-Real-Ip, then the connection's address."""
     ips = []
-    for candidate in (request.headers.get("X-Forwarded-For") or "").split(","):
-        try:
-            ips.append(str(ipaddress.ip_address(candidate.strip())))
-        except ValueError:
-            continue
-    if not ips:
+    headers = request.headers
+    for candidate in (headers.get("X-Forwarded-For") or "").split(","):
+        if candidate.strip():
+            with contextlib.suppress(ValueError):
+                ips.append(str(ipaddress.ip_address(candidate.strip())))
+    real_ip = "" if ips else (headers.get("X-Real-Ip") or "").strip()
+    if real_ip:
         with contextlib.suppress(ValueError):
-            ips.append(str(ipaddress.ip_address((request.headers.get("X-Real-Ip") or "").strip())))
+            ips.append(str(ipaddress.ip_address(real_ip)))
     remote = request.remote_addr
     if remote and (not ips or ips[-1] != remote):
         ips.append(remote)

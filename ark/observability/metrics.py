@@ -59,8 +59,8 @@ class Metrics:
         # Known label values exist from the start, so that rates and alerts see a zero, not nothing.
         for outcome in ("ok", "failed"):
             self.compaction_runs.labels(outcome)
-        for state in ("in_use", "waiting"):
-            self.pool_connections.labels(state)
+        # Children looked up once: a pool checkout and return move them on every query.
+        self.pool_in_use, self.pool_waiting = (self.pool_connections.labels(state) for state in ("in_use", "waiting"))
 
 
 @functools.cache

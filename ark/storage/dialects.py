@@ -63,17 +63,17 @@ class MeteredPool(QueuePool):
     _sqla_logger_namespace = "sqlalchemy.pool.impl.QueuePool"  # log as the pool it is, at SQLAlchemy's level
 
     def _do_get(self) -> ConnectionPoolEntry:
-        gauge = metrics().pool_connections
-        gauge.labels("waiting").inc()
+        gauges = metrics()
+        gauges.pool_waiting.inc()
         try:
             entry = super()._do_get()
         finally:
-            gauge.labels("waiting").dec()
-        gauge.labels("in_use").inc()
+            gauges.pool_waiting.dec()
+        gauges.pool_in_use.inc()
         return entry
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
-        metrics().pool_connections.labels("in_use").dec()
+        metrics().pool_in_use.dec()
         super()._do_return_conn(record)
 
 
