@@ -384,6 +384,14 @@ def test_the_settings_in_values_reach_the_server(render, tmp_path):
     assert settings.model_allowed_domains == ("*.openai.azure.com", "api.openai.com")
 
 
+def test_sqlite_durability_is_full_unless_traded_for_speed(render, sqlite_objects, tmp_path):
+    assert pod_settings(sqlite_objects, tmp_path).sqlite_synchronous == "full"
+    traded = render(sets={"storage.sqlite.synchronous": "normal"})
+    assert pod_settings(traded, tmp_path).sqlite_synchronous == "normal"
+    migrate = pod_spec(traded)["initContainers"][0]
+    assert env_of(migrate)["ARK_SQLITE_SYNCHRONOUS"] == "normal"
+
+
 def test_a_changed_config_file_rolls_the_pods(render, sqlite_objects):
     def checksum(objects: list[dict[str, Any]]) -> str:
         return one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
@@ -498,6 +506,7 @@ def test_a_namespace_object_only_when_asked(render, sqlite_objects):
     ({"watch.timeot": 60}, "additional properties 'timeot' not allowed"),
     ({"watch.timeout": "half an hour"}, "at '/watch/timeout'"),
     ({"admission.references": "ignore"}, "at '/admission/references': value must be one of 'reject', 'warn'"),
+    ({"storage.sqlite.synchronous": "off"}, "at '/storage/sqlite/synchronous': value must be one of 'full', 'normal'"),
 ])
 def test_bad_values_fail_to_render_with_a_message_that_says_what_to_set(helm, sets, message):
     result = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *value_args((), sets), check=False)

@@ -92,6 +92,8 @@ v1prealpha1: [a2aservers, executionengines]
 {{- if include "ark.sqlite" . }}
 - name: ARK_SQLITE_PATH
   value: {{ .Values.storage.sqlite.path | quote }}
+- name: ARK_SQLITE_SYNCHRONOUS
+  value: {{ .Values.storage.sqlite.synchronous | quote }}
 {{- else }}
 {{- $pg := .Values.storage.postgresql }}
 - name: ARK_POSTGRES_HOST
