@@ -129,7 +129,7 @@ def _prepare_workers(server) -> None:
 def freeze_heap() -> None:
     """Move what exists now, built to live as long as the process, out of the collector's
     generations (``gc.freeze``). A full collection otherwise walks all of it: measured under
-    load, a 60-95 ms pause of every request and watch of the worker, a few times a minute
+    load, a 60-95 ms pause of every request and watch of the worker every few seconds
     (bench/README.md). Frozen in the master, forked workers also keep sharing those pages
     instead of the collector's reference-count writes copying them. At exit the heap is thawed,
     so that the interpreter's last collection finalizes it in order, as it would have."""
