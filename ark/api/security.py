@@ -38,10 +38,9 @@ def _source_ips() -> list[str]:
     """kube-apiserver's order: X-Forwarded-For, else X-Real-Ip, then the connection's address."""
     ips = []
     headers = request.headers
-    for candidate in (headers.get("X-Forwarded-For") or "").split(","):
-        if candidate.strip():
-            with contextlib.suppress(ValueError):
-                ips.append(str(ipaddress.ip_address(candidate.strip())))
+    for candidate in filter(None, (part.strip() for part in (headers.get("X-Forwarded-For") or "").split(","))):
+        with contextlib.suppress(ValueError):
+            ips.append(str(ipaddress.ip_address(candidate)))
     real_ip = "" if ips else (headers.get("X-Real-Ip") or "").strip()
     if real_ip:
         with contextlib.suppress(ValueError):
